@@ -1,0 +1,190 @@
+import { BreakerRegistry } from './breaker/BreakerRegistry.js';
+import type { CircuitBreakerOptions } from './breaker/options.js';
+import { ConfigError } from './errors.js';
+import { type BuildContext, buildPolicies } from './guard/build.js';
+import { checkRoutePolicy, hasProtection, mergePolicy, type RoutePolicy } from './guard/policy.js';
+import type { RejectionReason } from './guard/problem.js';
+import { RouteGuard } from './guard/RouteGuard.js';
+import { parseRouteKey, RouteTable } from './guard/RouteTable.js';
+import { PoolManager } from './pools/PoolManager.js';
+import type { RateLimitStore } from './rate-limit/types.js';
+import { type Clock, systemClock } from './util/clock.js';
+import { Emitter, type Event } from './util/events.js';
+import { checkKeys, expectObject, isPlainObject } from './util/validate.js';
+
+/** Options of `breakwater()`, shared by the Express and Koa adapters. */
+export interface BreakwaterOptions<Policy extends RoutePolicy = RoutePolicy> {
+  /** prom-client `Registry` for metrics. Default: prom-client's global registry. */
+  registry?: unknown;
+  /** Metric name prefix. Default `'breakwater_'`. */
+  prefix?: string;
+  /** Merged under every `routes` entry and every `route()` policy. */
+  defaults?: Policy;
+  /** Policies by `'METHOD /pattern'` (or `'/pattern'` for any method), e.g. from a config file. */
+  routes?: Record<string, Policy>;
+  /** Default store for every rate limit that names none. Default: an in-memory store per limiter. */
+  store?: RateLimitStore;
+  /** Shared circuit breakers, by name; routes and pools refer to them by that name. */
+  breakers?: Record<string, CircuitBreakerOptions>;
+  /** Clock for tests. */
+  clock?: Clock;
+}
+
+/** A `routes` entry: its guard, and whether a `route()` middleware has taken the route over. */
+interface EntrySlot {
+  key: string;
+  policy: RoutePolicy | undefined;
+  guard: RouteGuard | undefined;
+  claimed: boolean;
+}
+
+const KNOWN = ['registry', 'prefix', 'defaults', 'routes', 'store', 'breakers', 'clock', 'metrics'];
+
+/** A rejection, as announced to metrics. */
+export interface RejectionEvent {
+  route: string;
+  reason: RejectionReason;
+}
+
+/**
+ * The framework-neutral half of a Breakwater instance: options, the route table, guards,
+ * shared breakers and pools. Adapters wrap one and only translate requests.
+ */
+export class BreakwaterCore {
+  readonly clock: Clock;
+  readonly breakers: BreakerRegistry;
+  readonly pools: PoolManager;
+  readonly options: Readonly<BreakwaterOptions>;
+  /** Every guard built so far. */
+  readonly guards: RouteGuard[] = [];
+  private readonly defaults: RoutePolicy | undefined;
+  private readonly table: RouteTable<EntrySlot> | undefined;
+  private readonly ctx: BuildContext;
+  private readonly guardEmitter = new Emitter<RouteGuard>();
+  private readonly rejectEmitter = new Emitter<RejectionEvent>();
+  private closing = false;
+  private closed: Promise<void> | undefined;
+  /** Fires for each guard built (metrics register the guard's policies here). */
+  readonly onGuard: Event<RouteGuard> = this.guardEmitter.event;
+  /** Fires on every refusal. */
+  readonly onRejected: Event<RejectionEvent> = this.rejectEmitter.event;
+  private readonly hooks = {
+    onRejected: (guard: RouteGuard, reason: RejectionReason) => {
+      if (this.rejectEmitter.size > 0) this.rejectEmitter.fire({ route: guard.name, reason });
+    },
+  };
+
+  constructor(options: BreakwaterOptions = {}) {
+    const o = expectObject(options, 'breakwater');
+    checkKeys(o, KNOWN, 'breakwater');
+    this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.breakers = new BreakerRegistry(this.clock);
+    this.pools = new PoolManager();
+    const store = options.store;
+    if (store !== undefined && !isPlainObject(store) && typeof store !== 'object')
+      throw new ConfigError('breakwater.store', store, 'a RateLimitStore');
+    this.ctx = { clock: this.clock, breakers: this.breakers, store };
+
+    if (options.breakers !== undefined) {
+      const b = expectObject(options.breakers, 'breakwater.breakers');
+      for (const [name, bo] of Object.entries(b))
+        this.breakers.create(name, bo as CircuitBreakerOptions, `breakwater.breakers.${name}`);
+    }
+    if (options.defaults !== undefined) {
+      this.defaults = checkRoutePolicy(options.defaults, 'breakwater.defaults');
+      // Validate now; each route builds its own instances later.
+      buildPolicies(this.defaults, 'defaults', 'breakwater.defaults', this.ctx, false);
+    }
+    if (options.routes !== undefined) {
+      const routes = expectObject(options.routes, 'breakwater.routes');
+      const table = new RouteTable<EntrySlot>();
+      for (const [key, policy] of Object.entries(routes)) {
+        const path = `breakwater.routes['${key}']`;
+        const { method, pattern } = parseRouteKey(key, 'breakwater.routes');
+        const name = (policy as RoutePolicy | undefined)?.name ?? `${method ?? 'ALL'} ${pattern}`;
+        const merged = mergePolicy(this.defaults, checkRoutePolicy(policy, path));
+        const guard = hasProtection(merged) ? this.buildGuard(name, merged, path) : undefined;
+        let added = false;
+        table.getOrAdd(method, pattern, () => {
+          added = true;
+          return { key, policy: policy as RoutePolicy, guard, claimed: false };
+        });
+        if (!added) throw new ConfigError(path, key, 'a route listed once');
+      }
+      this.table = table;
+    }
+  }
+
+  /** True once `close()` has begun: readiness fails and new work should be refused. */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** Whether the middleware must look requests up in the `routes` table at all. */
+  get hasRouteTable(): boolean {
+    return this.table !== undefined;
+  }
+
+  /** The guard of the `routes` entry matching this request, unless a `route()` took it over. */
+  entryGuard(method: string, path: string): RouteGuard | undefined {
+    const slot = this.table?.match(method, path);
+    return slot === undefined || slot.claimed ? undefined : slot.guard;
+  }
+
+  /**
+   * Validates a `route()` policy at start-up, before its route pattern is known: builds
+   * the policies once, registering nothing.
+   */
+  validateRoutePolicy(policy: RoutePolicy, path = 'route'): void {
+    buildPolicies(
+      mergePolicy(this.defaults, checkRoutePolicy(policy, path)),
+      'validation',
+      path,
+      this.ctx,
+      false,
+    );
+  }
+
+  /**
+   * The guard for a `route()` policy on a matched route: `defaults`, then the `routes`
+   * entry with the same key, then `policy`. Marks the entry as taken over, so the
+   * middleware leaves such requests to the route. Callers cache the result per route.
+   */
+  routeGuard(policy: RoutePolicy, method: string, pattern: string): RouteGuard | undefined {
+    let entryPolicy: RoutePolicy | undefined;
+    if (this.table !== undefined) {
+      const slot = this.table.getOrAdd(method, pattern, () => ({
+        key: `${method} ${pattern}`,
+        policy: undefined,
+        guard: undefined,
+        claimed: true,
+      }));
+      slot.claimed = true;
+      entryPolicy = slot.policy;
+    }
+    const merged = mergePolicy(mergePolicy(this.defaults, entryPolicy), policy);
+    if (!hasProtection(merged)) return undefined;
+    return this.buildGuard(merged.name ?? `${method} ${pattern}`, merged, 'route');
+  }
+
+  /**
+   * Starts shutting down: readiness fails at once; then pools close. Safe to call twice.
+   */
+  close(): Promise<void> {
+    if (this.closed) return this.closed;
+    this.closing = true;
+    this.closed = (async () => {
+      await this.pools.close();
+      await Promise.allSettled(this.guards.map((g) => g.limiter?.close()));
+    })();
+    return this.closed;
+  }
+
+  private buildGuard(name: string, policy: RoutePolicy, path: string): RouteGuard {
+    const guard = new RouteGuard(name, buildPolicies(policy, name, path, this.ctx), this.clock, this.hooks);
+    this.guards.push(guard);
+    this.guardEmitter.fire(guard);
+    return guard;
+  }
+}

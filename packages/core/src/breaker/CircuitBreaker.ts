@@ -1,0 +1,269 @@
+import { CircuitOpenError } from '../errors.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { Emitter, type Event } from '../util/events.js';
+import { neverAbortedSignal } from '../util/signal.js';
+import {
+  type CallOutcome,
+  type CircuitBreakerOptions,
+  type ResolvedBreakerOptions,
+  resolveBreakerOptions,
+} from './options.js';
+import { type BreakerWindow, CountWindow, TimeWindow } from './windows.js';
+
+/** The states of a breaker. `open` includes one held open by hand with `open()`. */
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/** Per-state data: only the private transition methods replace it. */
+type StateData =
+  | { readonly kind: 'closed' }
+  | { readonly kind: 'open'; readonly openedAt: number; readonly until: number; readonly forced: boolean }
+  | { readonly kind: 'half-open'; inFlight: number; successes: number };
+
+/** A state change, as announced by {@link CircuitBreaker.onStateChange}. */
+export interface StateChange {
+  breaker: string;
+  from: CircuitState;
+  to: CircuitState;
+  reason:
+    | 'failure-rate'
+    | 'slow-call-rate'
+    | 'consecutive-failures'
+    | 'probe-failed'
+    | 'probe-succeeded'
+    | 'open-elapsed'
+    | 'manual';
+}
+
+/** The result of one call, as announced by {@link CircuitBreaker.onCall}. */
+export type CallResult = 'success' | 'failure' | 'slow' | 'rejected';
+
+/** Live numbers of a breaker. */
+export interface BreakerStats {
+  state: CircuitState;
+  calls: number;
+  failures: number;
+  slowCalls: number;
+  failureRate: number;
+  consecutiveFailures: number;
+  /** Trips since it last closed; drives `openFor` growth. */
+  trips: number;
+  /** Milliseconds until an open breaker admits a probe (0 otherwise). */
+  retryAfterMs: number;
+}
+
+/** Ticket meaning "refused" from {@link CircuitBreaker.acquire}. */
+export const REJECTED = -1;
+
+/**
+ * A circuit breaker: CLOSED → OPEN → HALF_OPEN → CLOSED, on a count or time window.
+ * Open → half-open happens lazily when the breaker is next asked, so an idle breaker
+ * holds no timer.
+ *
+ * Two ways to use it: `execute(fn)`, or `acquire()` then `record()`/`release()` with the
+ * ticket, for callers (the request guard) that cannot wrap the work in a function.
+ */
+export class CircuitBreaker {
+  readonly name: string;
+  readonly options: ResolvedBreakerOptions;
+  private readonly clock: Clock;
+  private readonly window: BreakerWindow;
+  private st: StateData = { kind: 'closed' };
+  /** Bumped on every transition; tickets from an earlier state are ignored. */
+  private epoch = 0;
+  private consecutive = 0;
+  private trips = 0;
+  private readonly stateEmitter = new Emitter<StateChange>();
+  private readonly callEmitter = new Emitter<CallResult>();
+  /** Fires on every state change. */
+  readonly onStateChange: Event<StateChange> = this.stateEmitter.event;
+  /** Fires once per call with its result (rejected calls included). */
+  readonly onCall: Event<CallResult> = this.callEmitter.event;
+
+  constructor(options: CircuitBreakerOptions = {}, name = 'default', path = 'circuitBreaker') {
+    this.name = name;
+    this.options = resolveBreakerOptions(options, path);
+    this.clock = options.clock ?? systemClock;
+    const w = this.options.window;
+    this.window = w.kind === 'count' ? new CountWindow(w.size) : new TimeWindow(w.sizeMs);
+  }
+
+  /** The current state (an open breaker whose time is up reads as half-open). */
+  get state(): CircuitState {
+    this.refresh();
+    return this.st.kind;
+  }
+
+  get stats(): BreakerStats {
+    this.refresh();
+    const t = this.window.totals(this.clock.now());
+    return {
+      state: this.st.kind,
+      calls: t.calls,
+      failures: t.failures,
+      slowCalls: t.slow,
+      failureRate: t.calls === 0 ? 0 : t.failures / t.calls,
+      consecutiveFailures: this.consecutive,
+      trips: this.trips,
+      retryAfterMs: this.retryAfterMs(),
+    };
+  }
+
+  /** Milliseconds until the breaker admits a probe: 0 unless it is open. */
+  retryAfterMs(): number {
+    const s = this.st;
+    if (s.kind === 'open') return s.forced ? this.options.openForMs : Math.max(0, s.until - this.clock.now());
+    if (s.kind === 'half-open' && s.inFlight >= this.options.halfOpenMaxCalls) return 1000;
+    return 0;
+  }
+
+  /** Asks to make a call. Returns a ticket for `record`/`release`, or {@link REJECTED}. */
+  acquire(): number {
+    let s = this.st;
+    if (s.kind === 'closed') return this.epoch;
+    if (s.kind === 'open') {
+      if (s.forced || this.clock.now() < s.until) return this.reject();
+      this.transition({ kind: 'half-open', inFlight: 0, successes: 0 }, 'open-elapsed');
+      s = this.st;
+    }
+    if (s.kind === 'half-open' && s.inFlight < this.options.halfOpenMaxCalls) {
+      s.inFlight++;
+      return this.epoch;
+    }
+    return this.reject();
+  }
+
+  /** Gives back a ticket whose call never ran (a half-open probe slot is returned). */
+  release(ticket: number): void {
+    const s = this.st;
+    if (ticket === this.epoch && s.kind === 'half-open' && s.inFlight > 0) s.inFlight--;
+  }
+
+  /** Records a finished call. Tickets from before a state change are ignored. */
+  record(ticket: number, failure: boolean, durationMs: number): void {
+    if (ticket !== this.epoch) return;
+    const o = this.options;
+    const slow = durationMs >= o.slowCallDurationMs;
+    if (this.callEmitter.size > 0) this.callEmitter.fire(failure ? 'failure' : slow ? 'slow' : 'success');
+    const s = this.st;
+    if (s.kind === 'closed') {
+      const now = this.clock.now();
+      this.window.record(now, failure, slow);
+      this.consecutive = failure ? this.consecutive + 1 : 0;
+      if (o.consecutiveFailures > 0 && this.consecutive >= o.consecutiveFailures)
+        return this.trip('consecutive-failures');
+      if (!failure && !slow) return;
+      const t = this.window.totals(now);
+      if (t.calls < o.minimumCalls) return;
+      if (failure && t.failures / t.calls >= o.failureRateThreshold && t.failures > 0)
+        return this.trip('failure-rate');
+      if (slow && t.slow / t.calls >= o.slowCallRateThreshold) return this.trip('slow-call-rate');
+    } else if (s.kind === 'half-open') {
+      s.inFlight--;
+      if (failure || (slow && o.slowCallDurationMs !== Number.POSITIVE_INFINITY)) {
+        this.consecutive++;
+        return this.trip('probe-failed');
+      }
+      s.successes++;
+      if (s.successes >= o.successThreshold) this.toClosed('probe-succeeded');
+    }
+  }
+
+  /** Whether an outcome counts as a failure, by the `isFailure` option or the default rule. */
+  isFailure(outcome: CallOutcome): boolean {
+    const f = this.options.isFailure;
+    if (f) return f(outcome);
+    return (
+      outcome.error !== undefined ||
+      outcome.timedOut === true ||
+      (outcome.status !== undefined && outcome.status >= 500)
+    );
+  }
+
+  /**
+   * Runs `fn` through the breaker. Rejects with {@link CircuitOpenError} when refused. A
+   * result with a numeric `status` (an HTTP response) is judged by it. An abort of the
+   * caller's own `signal` is not held against the dependency.
+   */
+  async execute<T>(
+    fn: (signal: AbortSignal) => PromiseLike<T> | T,
+    signal: AbortSignal = neverAbortedSignal,
+  ): Promise<T> {
+    if (signal.aborted) throw signal.reason;
+    const ticket = this.acquire();
+    if (ticket === REJECTED) throw new CircuitOpenError(this.name, this.retryAfterMs());
+    const start = this.clock.now();
+    let result: T;
+    try {
+      result = await fn(signal);
+    } catch (error) {
+      if (signal.aborted && error === signal.reason) this.release(ticket);
+      else
+        this.record(
+          ticket,
+          this.isFailure({ error, durationMs: this.clock.now() - start }),
+          this.clock.now() - start,
+        );
+      throw error;
+    }
+    const durationMs = this.clock.now() - start;
+    const status =
+      typeof (result as { status?: unknown })?.status === 'number'
+        ? (result as { status: number }).status
+        : undefined;
+    this.record(ticket, this.isFailure({ result, status, durationMs }), durationMs);
+    return result;
+  }
+
+  /** Opens the breaker and holds it open until `close()` or `reset()` (isolation by hand). */
+  open(): void {
+    const now = this.clock.now();
+    this.transition({ kind: 'open', openedAt: now, until: Number.POSITIVE_INFINITY, forced: true }, 'manual');
+  }
+
+  /** Closes the breaker with a fresh window. */
+  close(): void {
+    this.toClosed('manual');
+  }
+
+  /** Closes the breaker and forgets everything, trips included. */
+  reset(): void {
+    this.trips = 0;
+    this.toClosed('manual');
+  }
+
+  private reject(): number {
+    if (this.callEmitter.size > 0) this.callEmitter.fire('rejected');
+    return REJECTED;
+  }
+
+  private refresh(): void {
+    const s = this.st;
+    if (s.kind === 'open' && !s.forced && this.clock.now() >= s.until) {
+      this.transition({ kind: 'half-open', inFlight: 0, successes: 0 }, 'open-elapsed');
+    }
+  }
+
+  private trip(reason: StateChange['reason']): void {
+    const o = this.options;
+    this.trips++;
+    const openFor = Math.min(o.openForMaxMs, o.openForMs * 2 ** Math.min(30, this.trips - 1));
+    const now = this.clock.now();
+    this.transition({ kind: 'open', openedAt: now, until: now + openFor, forced: false }, reason);
+  }
+
+  private toClosed(reason: StateChange['reason']): void {
+    if (reason === 'probe-succeeded') this.trips = 0;
+    this.window.reset();
+    this.consecutive = 0;
+    this.transition({ kind: 'closed' }, reason);
+  }
+
+  private transition(next: StateData, reason: StateChange['reason']): void {
+    const from = this.st.kind;
+    this.st = next;
+    this.epoch = (this.epoch + 1) | 0;
+    if (this.epoch === REJECTED) this.epoch = 0;
+    if (from !== next.kind && this.stateEmitter.size > 0)
+      this.stateEmitter.fire({ breaker: this.name, from, to: next.kind, reason });
+  }
+}

@@ -1,0 +1,116 @@
+/** Stable codes carried by every error Breakwater throws. */
+export type BreakwaterErrorCode =
+  | 'RATE_LIMITED'
+  | 'CIRCUIT_OPEN'
+  | 'BULKHEAD_FULL'
+  | 'TIMEOUT'
+  | 'INVALID_OPTION'
+  | 'POOL_CLOSED'
+  | 'POOL_NOT_FOUND'
+  | 'POOL_EXISTS'
+  | 'POOL_QUEUE_FULL'
+  | 'POOL_QUEUE_TIMEOUT'
+  | 'POOL_UNHEALTHY'
+  | 'STORE_UNAVAILABLE'
+  | 'METRICS_CONFLICT'
+  | (string & {});
+
+// Symbol.for so that the brand check survives two installed copies of this package.
+const kBrand = Symbol.for('breakwater.error');
+
+/** Base class of every Breakwater error: a stable `code` and a brand that survives duplicate installs. */
+export class BreakwaterError extends Error {
+  readonly code: BreakwaterErrorCode;
+  /** When the refused work may be tried again, in milliseconds, where that is known. */
+  readonly retryAfterMs: number | undefined;
+  readonly [kBrand] = true;
+
+  constructor(
+    code: BreakwaterErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterMs?: number },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
+/** True for any error thrown by any copy of Breakwater. */
+export function isBreakwaterError(e: unknown): e is BreakwaterError {
+  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[kBrand] === true;
+}
+
+function guard<T extends BreakwaterError>(code: string) {
+  return (e: unknown): e is T => isBreakwaterError(e) && e.code === code;
+}
+
+/** A rate limit refused the call. */
+export class RateLimitedError extends BreakwaterError {
+  declare readonly code: 'RATE_LIMITED';
+  constructor(retryAfterMs: number, message = 'Rate limit exceeded') {
+    super('RATE_LIMITED', message, { retryAfterMs });
+  }
+}
+/** The circuit breaker is open (or half-open with every probe slot taken). */
+export class CircuitOpenError extends BreakwaterError {
+  declare readonly code: 'CIRCUIT_OPEN';
+  constructor(
+    readonly breaker: string,
+    retryAfterMs: number,
+  ) {
+    super('CIRCUIT_OPEN', `Circuit breaker '${breaker}' is open`, { retryAfterMs });
+  }
+}
+/** The bulkhead had no free slot and no room in its queue, or the queue wait expired. */
+export class BulkheadRejectedError extends BreakwaterError {
+  declare readonly code: 'BULKHEAD_FULL';
+  constructor(
+    readonly bulkhead: string,
+    readonly reason: 'full' | 'queue_timeout',
+    retryAfterMs = 1000,
+  ) {
+    super(
+      'BULKHEAD_FULL',
+      reason === 'full' ? `Bulkhead '${bulkhead}' is full` : `Bulkhead '${bulkhead}' queue wait expired`,
+      { retryAfterMs },
+    );
+  }
+}
+/** The work did not finish before its deadline. */
+export class TimeoutError extends BreakwaterError {
+  declare readonly code: 'TIMEOUT';
+  constructor(readonly timeoutMs: number) {
+    super('TIMEOUT', `Timed out after ${timeoutMs}ms`);
+  }
+}
+/** An option failed validation; `path` names it, `value` is what was given. */
+export class ConfigError extends BreakwaterError {
+  declare readonly code: 'INVALID_OPTION';
+  constructor(
+    readonly path: string,
+    readonly value: unknown,
+    readonly expected: string,
+  ) {
+    super('INVALID_OPTION', `${path}: expected ${expected}, got ${describe(value)}`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'function') return 'a function';
+  if (value === null || typeof value !== 'object') return String(value);
+  try {
+    const s = JSON.stringify(value);
+    return s.length > 80 ? `${s.slice(0, 80)}…` : s;
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+export const isRateLimitedError: (e: unknown) => e is RateLimitedError = guard('RATE_LIMITED');
+export const isCircuitOpenError: (e: unknown) => e is CircuitOpenError = guard('CIRCUIT_OPEN');
+export const isBulkheadRejectedError: (e: unknown) => e is BulkheadRejectedError = guard('BULKHEAD_FULL');
+export const isTimeoutError: (e: unknown) => e is TimeoutError = guard('TIMEOUT');
+export const isConfigError: (e: unknown) => e is ConfigError = guard('INVALID_OPTION');

@@ -1,0 +1,89 @@
+import type { BreakerRegistry } from '../breaker/BreakerRegistry.js';
+import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
+import type { CircuitBreakerOptions } from '../breaker/options.js';
+import { Bulkhead } from '../bulkhead/Bulkhead.js';
+import { ConfigError } from '../errors.js';
+import { RateLimiter, type RateLimitOptions } from '../rate-limit/RateLimiter.js';
+import type { RateLimitStore } from '../rate-limit/types.js';
+import type { Clock } from '../util/clock.js';
+import { parseDuration } from '../util/duration.js';
+import { checkKeys, isPlainObject } from '../util/validate.js';
+import { checkRoutePolicy, type RoutePolicy } from './policy.js';
+import type { GuardPolicies } from './RouteGuard.js';
+
+/** What building a route's policies needs from the Breakwater instance. */
+export interface BuildContext {
+  clock: Clock;
+  breakers: BreakerRegistry;
+  /** The instance-wide default rate-limit store. */
+  store: RateLimitStore | undefined;
+}
+
+/**
+ * Turns a route policy into built policies. With `register` false (validation at
+ * start-up of a route whose name is not known yet) shared breakers are looked up but
+ * nothing is registered.
+ */
+export function buildPolicies(
+  policy: RoutePolicy,
+  name: string,
+  path: string,
+  ctx: BuildContext,
+  register = true,
+): GuardPolicies {
+  const p = checkRoutePolicy(policy, path);
+  const out: GuardPolicies = { onReject: p.onReject as GuardPolicies['onReject'] };
+
+  if (p.timeout !== undefined && p.timeout !== false) {
+    if (isPlainObject(p.timeout)) {
+      checkKeys(p.timeout, ['after', 'status'], `${path}.timeout`);
+      out.timeoutMs = parseDuration(p.timeout.after, `${path}.timeout.after`);
+      const status = p.timeout.status ?? 503;
+      if (status !== 503 && status !== 504)
+        throw new ConfigError(`${path}.timeout.status`, status, '503 or 504');
+      out.timeoutStatus = status;
+    } else out.timeoutMs = parseDuration(p.timeout, `${path}.timeout`);
+    if (out.timeoutMs <= 0) throw new ConfigError(`${path}.timeout`, p.timeout, 'a duration greater than 0');
+  }
+
+  if (p.rateLimit !== undefined && p.rateLimit !== false) {
+    const rl = p.rateLimit;
+    const withStore = (o: RateLimitOptions): RateLimitOptions =>
+      ctx.store && isPlainObject(o) && o.store === undefined ? { ...o, store: ctx.store } : o;
+    // The instance store goes on every window so the limiter sees one agreed store.
+    const opts = Array.isArray(rl) ? rl.map(withStore) : withStore(rl as RateLimitOptions);
+    out.limiter = new RateLimiter(opts, { name, clock: ctx.clock, path: `${path}.rateLimit` });
+  }
+
+  const cb = p.circuitBreaker;
+  if (cb !== undefined && cb !== false) {
+    if (typeof cb === 'string') {
+      out.breaker = register
+        ? ctx.breakers.getOrCreate(cb, { clock: ctx.clock })
+        : (ctx.breakers.get(cb) ?? new CircuitBreaker({ clock: ctx.clock }, cb));
+    } else if (isPlainObject(cb)) {
+      const opts: CircuitBreakerOptions = cb.clock ? cb : { ...cb, clock: ctx.clock };
+      out.breaker = new CircuitBreaker(opts, uniqueName(ctx.breakers, name), `${path}.circuitBreaker`);
+      if (register) ctx.breakers.add(out.breaker);
+    } else
+      throw new ConfigError(
+        `${path}.circuitBreaker`,
+        cb,
+        "breaker options, a shared breaker's name, or false",
+      );
+  }
+
+  if (p.bulkhead !== undefined && p.bulkhead !== false) {
+    if (!isPlainObject(p.bulkhead))
+      throw new ConfigError(`${path}.bulkhead`, p.bulkhead, 'an object like { maxConcurrent: 10 }');
+    out.bulkhead = new Bulkhead({ clock: ctx.clock, ...p.bulkhead } as never, name, `${path}.bulkhead`);
+  }
+  return out;
+}
+
+function uniqueName(reg: BreakerRegistry, name: string): string {
+  if (!reg.has(name)) return name;
+  let i = 2;
+  while (reg.has(`${name}#${i}`)) i++;
+  return `${name}#${i}`;
+}

@@ -1,0 +1,133 @@
+import {
+  type BreakwaterError,
+  BulkheadRejectedError,
+  CircuitOpenError,
+  RateLimitedError,
+  TimeoutError,
+} from '../errors.js';
+
+/** Why a policy refused a request; the `reason` label of `breakwater_rejections_total`. */
+export type RejectionReason = 'rate_limited' | 'circuit_open' | 'bulkhead_full' | 'timeout';
+
+/** An RFC 9457 problem details object, as Breakwater sends it. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  'violated-policies'?: string[];
+  [member: string]: unknown;
+}
+
+/** A refusal, ready to be sent: status, headers, and a problem+json body. */
+export interface Refusal {
+  reason: RejectionReason;
+  status: number;
+  /** Header name/value pairs to send, `Content-Type` included. */
+  headers: ReadonlyArray<readonly [string, string]>;
+  problem: ProblemDetails;
+  /** `problem` serialised. */
+  body: string;
+  /** The matching typed error, for `onReject` handlers that prefer one. */
+  error: BreakwaterError;
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+const QUOTA_EXCEEDED = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
+const REDUCED_CAPACITY = 'https://iana.org/assignments/http-problem-types#temporary-reduced-capacity';
+
+function make(
+  reason: RejectionReason,
+  status: number,
+  problem: ProblemDetails,
+  error: BreakwaterError,
+  extra: Array<readonly [string, string]>,
+): Refusal {
+  const body = JSON.stringify(problem);
+  return {
+    reason,
+    status,
+    headers: [['Content-Type', PROBLEM_CONTENT_TYPE], ...extra],
+    problem,
+    body,
+    error,
+  };
+}
+
+export function rateLimitedRefusal(
+  retryAfterSec: number,
+  violated: string[],
+  extra: Array<readonly [string, string]>,
+): Refusal {
+  return make(
+    'rate_limited',
+    429,
+    {
+      type: QUOTA_EXCEEDED,
+      title: 'Too Many Requests',
+      status: 429,
+      detail: `Request quota exceeded; retry after ${retryAfterSec} second${retryAfterSec === 1 ? '' : 's'}.`,
+      code: 'RATE_LIMITED',
+      'violated-policies': violated,
+    },
+    new RateLimitedError(retryAfterSec * 1000),
+    [['Retry-After', String(retryAfterSec)], ...extra],
+  );
+}
+
+export function circuitOpenRefusal(breaker: string, retryAfterMs: number): Refusal {
+  const sec = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  return make(
+    'circuit_open',
+    503,
+    {
+      type: REDUCED_CAPACITY,
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'The service is temporarily failing fast after repeated errors.',
+      code: 'CIRCUIT_OPEN',
+    },
+    new CircuitOpenError(breaker, retryAfterMs),
+    [['Retry-After', String(sec)]],
+  );
+}
+
+export function bulkheadRefusal(
+  bulkhead: string,
+  why: 'full' | 'queue_timeout',
+  retryAfterSec: number,
+): Refusal {
+  return make(
+    'bulkhead_full',
+    503,
+    {
+      type: REDUCED_CAPACITY,
+      title: 'Service Unavailable',
+      status: 503,
+      detail:
+        why === 'full'
+          ? 'Too many concurrent requests; try again shortly.'
+          : 'The request waited too long for capacity.',
+      code: 'BULKHEAD_FULL',
+    },
+    new BulkheadRejectedError(bulkhead, why, retryAfterSec * 1000),
+    [['Retry-After', String(retryAfterSec)]],
+  );
+}
+
+export function timeoutRefusal(timeoutMs: number, status: 503 | 504): Refusal {
+  return make(
+    'timeout',
+    status,
+    {
+      type: REDUCED_CAPACITY,
+      title: status === 504 ? 'Gateway Timeout' : 'Service Unavailable',
+      status,
+      detail: `The request did not complete within ${timeoutMs}ms.`,
+      code: 'TIMEOUT',
+    },
+    new TimeoutError(timeoutMs),
+    [],
+  );
+}

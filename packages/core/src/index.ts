@@ -1,0 +1,64 @@
+/**
+ * @breakwater/core: framework-neutral resilience policies (timeout, rate limit, circuit
+ * breaker, bulkhead), the request guard the adapters share, and the pool manager.
+ * @packageDocumentation
+ */
+export { BreakwaterCore, type BreakwaterOptions, type RejectionEvent } from './Breakwater.js';
+export { BreakerRegistry } from './breaker/BreakerRegistry.js';
+export {
+  type BreakerStats,
+  type CallResult,
+  CircuitBreaker,
+  type CircuitState,
+  REJECTED,
+  type StateChange,
+} from './breaker/CircuitBreaker.js';
+export type { CallOutcome, CircuitBreakerOptions } from './breaker/options.js';
+export { Bulkhead, type BulkheadOptions, type BulkheadStats } from './bulkhead/Bulkhead.js';
+export {
+  BreakwaterError,
+  type BreakwaterErrorCode,
+  BulkheadRejectedError,
+  CircuitOpenError,
+  ConfigError,
+  isBreakwaterError,
+  isBulkheadRejectedError,
+  isCircuitOpenError,
+  isConfigError,
+  isRateLimitedError,
+  isTimeoutError,
+  RateLimitedError,
+  TimeoutError,
+} from './errors.js';
+export { type BreakwaterContext, ClientClosedError, GuardCall, Phase } from './guard/GuardCall.js';
+export { hasProtection, mergePolicy, type RoutePolicy } from './guard/policy.js';
+export {
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+  type Refusal,
+  type RejectionReason,
+} from './guard/problem.js';
+export { type GuardHooks, RouteGuard } from './guard/RouteGuard.js';
+export { PoolManager } from './pools/PoolManager.js';
+export type { Pool, PoolEvents, PoolHealth, PoolHealthCheckEvent, PoolStats } from './pools/types.js';
+export { clientIpKey } from './rate-limit/client-ip.js';
+export { formatPolicyHeader, formatRateLimitHeader, retryAfterSeconds } from './rate-limit/headers.js';
+export { MemoryStore, type MemoryStoreOptions } from './rate-limit/MemoryStore.js';
+export {
+  type RateLimitEvent,
+  RateLimiter,
+  type RateLimiterSettings,
+  type RateLimitKey,
+  type RateLimitOptions,
+} from './rate-limit/RateLimiter.js';
+export type {
+  RateLimitAlgorithm,
+  RateLimitDecision,
+  RateLimitStore,
+  RateLimitWindow,
+} from './rate-limit/types.js';
+export { Timeout, type TimeoutContext, type TimeoutOptions } from './timeout/Timeout.js';
+export { type Clock, systemClock, type TimerHandle } from './util/clock.js';
+export { type Duration, parseDuration } from './util/duration.js';
+export { type Disposable, Emitter, type Event } from './util/events.js';
+export { neverAbortedSignal } from './util/signal.js';

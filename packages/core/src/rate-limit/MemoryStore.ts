@@ -1,0 +1,123 @@
+import { type Clock, systemClock } from '../util/clock.js';
+import { optInt } from '../util/validate.js';
+import { admits, advance, fullResetMs, idleMs, init, remaining, SLOTS, take, waitMs } from './algorithms.js';
+import type { RateLimitDecision, RateLimitStore, RateLimitWindow } from './types.js';
+
+/** Options of the in-memory store. */
+export interface MemoryStoreOptions {
+  /** Most keys held at once; past it the oldest are evicted. Default 100,000. */
+  maxKeys?: number;
+  /** Clock for tests. */
+  clock?: Clock;
+}
+
+interface Entry {
+  s: number[];
+  expiresAt: number;
+}
+
+/**
+ * The in-process store: bounded by `maxKeys`, with no timer per key. Expired keys are
+ * dropped by a sweep of the oldest entries each time a key is added (a second-chance
+ * rotation, so long-lived keys do not shield expired ones behind them), and the oldest
+ * are evicted past the cap. Decisions are synchronous.
+ *
+ * The decision object returned is reused by the next call: read it before calling again.
+ */
+export class MemoryStore implements RateLimitStore {
+  readonly maxKeys: number;
+  private readonly clock: Clock;
+  private readonly map = new Map<string, Entry>();
+  private readonly result: RateLimitDecision = {
+    allowed: true,
+    remaining: [],
+    resetMs: [],
+    retryAfterMs: 0,
+    violated: [],
+  };
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.maxKeys = optInt(options.maxKeys, 'store.maxKeys', 100_000, 1);
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** Keys currently held. */
+  get size(): number {
+    return this.map.size;
+  }
+
+  consume(key: string, windows: readonly RateLimitWindow[], cost: number): RateLimitDecision {
+    const now = this.clock.now();
+    const n = windows.length;
+    let e = this.map.get(key);
+    if (e === undefined) {
+      e = { s: new Array<number>(n * SLOTS), expiresAt: 0 };
+      for (let i = 0; i < n; i++) init(e.s, i * SLOTS, windows[i]!, now);
+      this.sweep(now);
+      this.map.set(key, e);
+      if (this.map.size > this.maxKeys) this.evictOldest();
+    } else if (e.expiresAt <= now || e.s.length !== n * SLOTS) {
+      if (e.s.length !== n * SLOTS) e.s = new Array<number>(n * SLOTS);
+      for (let i = 0; i < n; i++) init(e.s, i * SLOTS, windows[i]!, now);
+    }
+    const s = e.s;
+    const r = this.result;
+    r.remaining.length = n;
+    r.resetMs.length = n;
+    r.violated.length = 0;
+    r.retryAfterMs = 0;
+    let allowed = true;
+    for (let i = 0; i < n; i++) {
+      const w = windows[i]!;
+      advance(s, i * SLOTS, w, now);
+      if (!admits(s, i * SLOTS, w, now, cost)) {
+        allowed = false;
+        r.violated.push(i);
+      }
+    }
+    let idle = 0;
+    for (let i = 0; i < n; i++) {
+      const w = windows[i]!;
+      const o = i * SLOTS;
+      if (allowed) take(s, o, w, cost);
+      const left = remaining(s, o, w, now);
+      r.remaining[i] = left;
+      // A window that cannot take one more unit reports when it can, not when it is full again.
+      r.resetMs[i] =
+        !allowed && r.violated.includes(i)
+          ? waitMs(s, o, w, now, cost)
+          : left < 1
+            ? waitMs(s, o, w, now, 1)
+            : fullResetMs(s, o, w, now);
+      if (!allowed && r.resetMs[i]! > r.retryAfterMs && r.violated.includes(i))
+        r.retryAfterMs = r.resetMs[i]!;
+      const wIdle = idleMs(w);
+      if (wIdle > idle) idle = wIdle;
+    }
+    r.allowed = allowed;
+    e.expiresAt = now + idle;
+    return r;
+  }
+
+  reset(key: string): void {
+    this.map.delete(key);
+  }
+
+  close(): void {
+    this.map.clear();
+  }
+
+  private sweep(now: number): void {
+    // Look at two of the oldest entries: drop expired ones, rotate live ones to the back.
+    for (let k = 0; k < 2 && this.map.size > 0; k++) {
+      const first = this.map.entries().next().value as [string, Entry];
+      this.map.delete(first[0]);
+      if (first[1].expiresAt > now) this.map.set(first[0], first[1]);
+    }
+  }
+
+  private evictOldest(): void {
+    const oldest = this.map.keys().next().value as string;
+    this.map.delete(oldest);
+  }
+}

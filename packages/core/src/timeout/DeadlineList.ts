@@ -1,0 +1,92 @@
+import type { Clock, TimerHandle } from '../util/clock.js';
+
+/** A node in a {@link DeadlineList}: the object itself is linked, so linking allocates nothing. */
+export interface DeadlineNode {
+  deadlineAt: number;
+  dlPrev: DeadlineNode | null;
+  dlNext: DeadlineNode | null;
+  /** Called once when the deadline passes while the node is still linked. */
+  onDeadline(): void;
+}
+
+/**
+ * Deadlines that all share one duration, so they expire in insertion order: a FIFO
+ * doubly-linked list with a single timer for the head. Adding and removing are O(1) and
+ * allocate nothing, where a `setTimeout` per request would allocate a timer object and
+ * touch Node's timer heap twice on the hot path.
+ */
+export class DeadlineList {
+  private head: DeadlineNode | null = null;
+  private tail: DeadlineNode | null = null;
+  private timer: TimerHandle | undefined;
+  private count = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    /** Deadlines are checked this much late at most, so near-simultaneous deadlines share a wake-up. */
+    private readonly slackMs = 1,
+  ) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(node: DeadlineNode, deadlineAt: number): void {
+    node.deadlineAt = deadlineAt;
+    node.dlNext = null;
+    node.dlPrev = this.tail;
+    if (this.tail) this.tail.dlNext = node;
+    else this.head = node;
+    this.tail = node;
+    this.count++;
+    if (this.timer === undefined) this.arm(deadlineAt);
+  }
+
+  /** Unlinks the node; a node not in the list is ignored. */
+  remove(node: DeadlineNode): void {
+    if (node.dlPrev === null && this.head !== node) return;
+    if (node.dlPrev) node.dlPrev.dlNext = node.dlNext;
+    else this.head = node.dlNext;
+    if (node.dlNext) node.dlNext.dlPrev = node.dlPrev;
+    else this.tail = node.dlPrev;
+    node.dlPrev = node.dlNext = null;
+    this.count--;
+    // The timer is left armed: it finds nothing due and re-arms for the new head, which
+    // costs one wake-up instead of a clearTimeout/setTimeout pair on every request.
+    if (this.count === 0 && this.timer !== undefined) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** Unlinks everything without firing. */
+  clear(): void {
+    let n = this.head;
+    while (n) {
+      const next = n.dlNext;
+      n.dlPrev = n.dlNext = null;
+      n = next;
+    }
+    this.head = this.tail = null;
+    this.count = 0;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(at: number): void {
+    const delay = Math.max(0, at - this.clock.now()) + this.slackMs;
+    this.timer = this.clock.setTimeout(this.tick, delay);
+  }
+
+  private readonly tick = (): void => {
+    this.timer = undefined;
+    const now = this.clock.now();
+    let n = this.head;
+    while (n !== null && n.deadlineAt <= now) {
+      this.remove(n);
+      n.onDeadline();
+      n = this.head;
+    }
+    if (this.head !== null && this.timer === undefined) this.arm(this.head.deadlineAt);
+  };
+}

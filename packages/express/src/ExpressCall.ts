@@ -1,0 +1,98 @@
+import { GuardCall, Phase, type Refusal, type RouteGuard } from '@breakwater/core';
+import type { NextFunction, Request, Response } from 'express';
+import { detach, sendRefusal } from './respond.js';
+
+/** Express `onReject`: render the refusal yourself. */
+export type ExpressOnReject = (refusal: Refusal, req: Request, res: Response, next: NextFunction) => unknown;
+
+export const kCall: unique symbol = Symbol('breakwater.call');
+
+type GuardedResponse = Response & { [kCall]?: ExpressCall };
+
+/** One Express request under a route's guard: translates the guard's steps to req/res/next. */
+export class ExpressCall extends GuardCall {
+  constructor(
+    guard: RouteGuard,
+    readonly req: Request,
+    readonly res: Response,
+    private readonly next: NextFunction,
+  ) {
+    super(guard);
+  }
+
+  clientIp(): string | undefined {
+    // req.ip applies Express's trust-proxy setting.
+    return this.req.ip ?? this.req.socket?.remoteAddress;
+  }
+
+  header(name: string): string | undefined {
+    const v = this.req.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
+
+  nativeRequest(): unknown {
+    return this.req;
+  }
+
+  setHeader(name: string, value: string): void {
+    if (!this.res.headersSent) this.res.setHeader(name, value);
+  }
+
+  refuse(refusal: Refusal): void {
+    const onReject = this.guard.onReject as ExpressOnReject | undefined;
+    if (onReject === undefined) return sendRefusal(this.res, refusal);
+    try {
+      const r = onReject(refusal, this.req, this.res, this.next);
+      if (r && typeof (r as Promise<unknown>).then === 'function')
+        (r as Promise<unknown>).then(undefined, this.next);
+    } catch (e) {
+      this.next(e);
+    }
+  }
+
+  proceed(): void {
+    this.next();
+  }
+
+  timedOut(refusal: Refusal): void {
+    const res = this.res;
+    if (res.headersSent) {
+      // Part of the answer is out already: the only honest end is to cut it short.
+      res.destroy();
+    } else {
+      const onReject = this.guard.onReject as ExpressOnReject | undefined;
+      if (onReject) this.refuse(refusal);
+      else sendRefusal(res, refusal, true);
+    }
+    detach(res, () => this.guard.finish(this, 0, undefined));
+  }
+}
+
+/**
+ * One listener for every guarded response, so guarding adds no closure per request.
+ * 'close' follows 'finish' on a completed response and comes alone when the client left.
+ */
+export function onResponseClose(this: GuardedResponse): void {
+  const call = this[kCall];
+  if (call === undefined) return;
+  const guard = call.guard;
+  switch (call.phase) {
+    case Phase.Running:
+      if (this.writableEnded) guard.finish(call, this.statusCode, undefined);
+      else {
+        guard.clientGone(call);
+        // The handler is still running: its slot is released when it ends.
+        detach(this, () => guard.finish(call, 0, undefined));
+      }
+      return;
+    case Phase.Queued:
+    case Phase.Limiting:
+      guard.clientGone(call);
+      return;
+  }
+}
+
+export function attach(res: Response, call: ExpressCall): void {
+  (res as GuardedResponse)[kCall] = call;
+  res.on('close', onResponseClose);
+}

@@ -1,0 +1,49 @@
+import type { Refusal } from '@breakwater/core';
+import type { Response } from 'express';
+
+/** Writes a refusal with Node's own response methods (works the same on Express 4 and 5). */
+export function sendRefusal(res: Response, refusal: Refusal, close = false): void {
+  if (res.headersSent) return;
+  res.statusCode = refusal.status;
+  for (const [name, value] of refusal.headers) res.setHeader(name, value);
+  res.setHeader('Content-Length', Buffer.byteLength(refusal.body));
+  // After a timeout the late handler may still error, and Express then destroys the
+  // socket; closing it ourselves keeps another request from sharing that socket.
+  if (close) res.setHeader('Connection', 'close');
+  res.end(refusal.body);
+}
+
+function noop(): void {}
+function returnThis(this: unknown): unknown {
+  return this;
+}
+
+/**
+ * Cuts a response off from its handler: writes become no-ops, `headersSent` reads false
+ * so Express and error middleware take their ordinary paths without throwing, and the
+ * handler's eventual `end()` (a send, or an error handler's reply) reports that it ended.
+ */
+export function detach(res: Response, onEnd: () => void): void {
+  let ended = false;
+  const r = res as unknown as Record<string, unknown>;
+  r.setHeader = returnThis;
+  r.appendHeader = returnThis;
+  r.removeHeader = noop;
+  r.writeHead = returnThis;
+  r.flushHeaders = noop;
+  r.write = (_chunk: unknown, enc?: unknown, cb?: unknown) => {
+    const fn = typeof enc === 'function' ? enc : cb;
+    if (typeof fn === 'function') queueMicrotask(fn as () => void);
+    return true;
+  };
+  r.end = (chunk?: unknown, enc?: unknown, cb?: unknown) => {
+    const fn = typeof chunk === 'function' ? chunk : typeof enc === 'function' ? enc : cb;
+    if (typeof fn === 'function') queueMicrotask(fn as () => void);
+    if (!ended) {
+      ended = true;
+      onEnd();
+    }
+    return res;
+  };
+  Object.defineProperty(res, 'headersSent', { configurable: true, get: () => false });
+}
