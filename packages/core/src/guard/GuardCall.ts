@@ -13,6 +13,8 @@ export interface BreakwaterContext {
   remainingMs(): number;
   /** The route's name, as in metrics. */
   readonly route: string;
+  /** An inbound request header by lower-case name, e.g. to forward `traceparent` upstream. */
+  header(name: string): string | undefined;
 }
 
 /** Where a request is in the guard. `Late`: answered by the timeout, the handler still runs and holds its slot. */
