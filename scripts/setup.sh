@@ -14,3 +14,5 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm -v 2>/dev/null)" != "$want" ];
 fi
 pnpm install --frozen-lockfile --reporter=silent
 pnpm run --silent build >/dev/null
+# Anything after the script's name runs with pnpm on PATH: `bash scripts/setup.sh pnpm test:run`.
+if [ $# -gt 0 ]; then exec "$@"; fi

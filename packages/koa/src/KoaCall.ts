@@ -66,8 +66,25 @@ export class KoaCall extends GuardCall {
 
   timedOut(refusal: Refusal): void {
     const ctx = this.ctx;
-    if (ctx.headerSent) ctx.res.destroy();
-    else this.write(refusal);
+    // The late handler keeps its ctx; Koa must not send what it sets there afterwards,
+    // so the refusal is written to the raw response and Koa's own reply is switched off.
+    ctx.respond = false;
+    const res = ctx.res;
+    if (res.headersSent) res.destroy();
+    else {
+      const onReject = this.guard.onReject as KoaOnReject | undefined;
+      if (onReject === undefined) writeRaw(res, refusal.status, refusal.headers, refusal.body);
+      else {
+        try {
+          onReject(refusal, ctx);
+        } catch {
+          // Fall through to whatever onReject managed to set.
+        }
+        const body = ctx.body;
+        const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : body == null ? '' : JSON.stringify(body);
+        writeRaw(res, ctx.status, Object.entries(ctx.response.headers).map(([k, v]) => [k, String(v)] as const), text);
+      }
+    }
     this.resolve();
   }
 
@@ -114,6 +131,13 @@ export class KoaCall extends GuardCall {
     // Queued or waiting on the store: the handler will never run, so settle now.
     if (before === Phase.Queued || before === Phase.Limiting) this.resolve();
   }
+}
+
+function writeRaw(res: Context['res'], status: number, headers: ReadonlyArray<readonly [string, string]>, body: string | Buffer): void {
+  res.statusCode = status;
+  for (const [name, value] of headers) res.setHeader(name, value);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }
 
 function onResponseClose(this: GuardedRes): void {

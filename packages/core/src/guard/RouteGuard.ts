@@ -143,14 +143,15 @@ export class RouteGuard {
       call.phase = Phase.Done;
       this.bulkhead!.cancel(call);
       if (call.ticket !== -1) this.breaker!.release(call.ticket);
-      call.abort(refusal.error);
       this.reject(call, refusal);
+      call.abort(refusal.error);
     } else if (call.phase === Phase.Running) {
       call.phase = Phase.Late;
       if (call.ticket !== -1) this.breaker!.record(call.ticket, true, this.clock.now() - call.startedAt);
-      call.abort(refusal.error);
       this.hooks.onRejected?.(this, 'timeout');
+      // Answer first: abort listeners run synchronously and must find the response taken.
       call.timedOut(refusal);
+      call.abort(refusal.error);
       if (!call.hasSlot) call.phase = Phase.Done;
     }
   }

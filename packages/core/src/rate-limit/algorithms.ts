@@ -98,12 +98,12 @@ export function waitMs(s: number[], o: number, w: RateLimitWindow, now: number, 
       if (prev * ((W - elapsed) / W) + cur + cost <= w.limit) return 0;
       // Within this window the previous window's weight decays linearly.
       const room = w.limit - cur - cost;
-      if (room >= 0 && prev > 0) return Math.ceil(W * (1 - room / prev)) - elapsed;
+      if (room >= 0 && prev > 0) return Math.ceil((W * (prev - room)) / prev) - elapsed;
       // Otherwise wait for the next window, where this window's count becomes the decaying part.
       const untilNext = W - elapsed;
       const roomNext = w.limit - cost;
       if (cur <= roomNext) return untilNext;
-      return untilNext + Math.ceil(W * (1 - roomNext / cur));
+      return untilNext + Math.ceil((W * (cur - roomNext)) / cur);
     }
   }
 }

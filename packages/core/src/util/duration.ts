@@ -22,7 +22,7 @@ export function parseDuration(value: unknown, path = 'duration'): number {
     // Scanned by hand: option parsing is cold, but a regex here would accept odd forms like '1e3s'.
     while (i < len && ((value.charCodeAt(i) >= 48 && value.charCodeAt(i) <= 57) || value[i] === '.')) i++;
     const num = value.slice(0, i);
-    const unit = value.slice(i).trim();
+    const unit = value.slice(i);
     const factor = UNIT_MS[unit];
     if (num.length > 0 && num !== '.' && num.indexOf('.') === num.lastIndexOf('.') && factor !== undefined) {
       const ms = Number(num) * factor;

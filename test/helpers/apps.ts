@@ -1,0 +1,163 @@
+/**
+ * The same routes in Express 5, Express 4, Koa 3 and Koa 2, so one scenario table runs
+ * against every framework Breakwater supports. Handlers are written once, framework-free:
+ * they get the request's BreakwaterContext and return a status and body (or throw).
+ */
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Router from '@koa/router';
+import type { BreakwaterContext, BreakwaterOptions, RoutePolicy } from '@breakwater/core';
+import { breakwater as expressBreakwater } from '@breakwater/express';
+import { breakwater as koaBreakwater } from '@breakwater/koa';
+import express5 from 'express';
+import express4 from 'express4';
+import Koa3 from 'koa';
+import Koa2 from 'koa2';
+
+export type Reply = { status: number; body?: unknown; headers?: Record<string, string> };
+export type Handler = (ctx: BreakwaterContext | undefined) => Promise<Reply> | Reply;
+
+export interface RouteDef {
+  method?: 'get' | 'post';
+  path: string;
+  policy?: RoutePolicy | false;
+  handler: Handler;
+}
+
+export interface TestApp {
+  flavor: string;
+  url: string;
+  server: http.Server;
+  bw: { core: import('@breakwater/core').BreakwaterCore; close(): Promise<void> };
+  close(): Promise<void>;
+}
+
+export interface Flavor {
+  name: string;
+  kind: 'express' | 'koa';
+  make(routes: RouteDef[], options?: BreakwaterOptions): Promise<TestApp>;
+}
+
+async function listen(server: http.Server): Promise<string> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function finish(flavor: string, server: http.Server, url: string, bw: TestApp['bw']): TestApp {
+  return {
+    flavor,
+    url,
+    server,
+    bw,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await bw.close();
+    },
+  };
+}
+
+function expressFlavor(name: string, express: typeof express5): Flavor {
+  return {
+    name,
+    kind: 'express',
+    async make(routes, options) {
+      const bw = expressBreakwater(options as never);
+      const app = express();
+      app.use(bw.middleware());
+      for (const r of routes) {
+        const h = async (req: express5.Request, res: express5.Response, next: express5.NextFunction) => {
+          try {
+            const reply = await r.handler(req.breakwater);
+            for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+            if (reply.body === undefined) res.status(reply.status).end();
+            else res.status(reply.status).json(reply.body);
+          } catch (e) {
+            next(e);
+          }
+        };
+        const mws = r.policy === false ? [] : [bw.route(r.policy ?? {})];
+        app[r.method ?? 'get'](r.path, ...mws, h);
+      }
+      // Quiet error handler: the default one logs stacks to stderr.
+      app.use((err: Error, _req: express5.Request, res: express5.Response, _next: express5.NextFunction) => {
+        if (res.headersSent) return;
+        res.status(500).json({ error: err.message });
+      });
+      const server = http.createServer(app);
+      return finish(name, server, await listen(server), bw);
+    },
+  };
+}
+
+function koaFlavor(name: string, Koa: typeof Koa3): Flavor {
+  return {
+    name,
+    kind: 'koa',
+    async make(routes, options) {
+      const bw = koaBreakwater(options as never);
+      const app = new Koa();
+      app.silent = true;
+      app.use(async (ctx, next) => {
+        try {
+          await next();
+        } catch (e) {
+          ctx.status = 500;
+          ctx.body = { error: (e as Error).message };
+        }
+      });
+      app.use(bw.middleware());
+      const router = new Router();
+      for (const r of routes) {
+        const h = async (ctx: Koa3.Context) => {
+          const reply = await r.handler(ctx.state.breakwater);
+          for (const [k, v] of Object.entries(reply.headers ?? {})) ctx.set(k, v);
+          ctx.status = reply.status;
+          // Koa turns a null body into a 204: leave it unset to keep the status.
+          if (reply.body !== undefined) ctx.body = reply.body;
+        };
+        const mws = r.policy === false ? [] : [bw.route(r.policy ?? {})];
+        router[r.method ?? 'get'](r.path, ...(mws as never[]), h);
+      }
+      app.use(router.routes());
+      const server = http.createServer(app.callback());
+      return finish(name, server, await listen(server), bw);
+    },
+  };
+}
+
+export const flavors: Flavor[] = [
+  expressFlavor('express 5', express5),
+  expressFlavor('express 4', express4 as unknown as typeof express5),
+  koaFlavor('koa 3', Koa3),
+  koaFlavor('koa 2', Koa2 as unknown as typeof Koa3),
+];
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Resolves when `fn` returns true, polling every 5ms; rejects after `ms`. */
+export async function until(fn: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  const check = () => {
+    try {
+      return fn();
+    } catch {
+      return false;
+    }
+  };
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(5);
+  }
+}
+
+/** A promise with its resolve, for holding handlers open. */
+export function gate<T = void>() {
+  let open!: (v: T) => void;
+  const promise = new Promise<T>((r) => {
+    open = r;
+  });
+  return { promise, open };
+}
