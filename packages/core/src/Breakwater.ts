@@ -5,6 +5,9 @@ import { type BuildContext, buildPolicies } from './guard/build.js';
 import { checkRoutePolicy, hasProtection, mergePolicy, type RoutePolicy } from './guard/policy.js';
 import type { RejectionReason } from './guard/problem.js';
 import { RouteGuard } from './guard/RouteGuard.js';
+import { HealthRegistry } from './health/HealthRegistry.js';
+import type { HealthOptions } from './health/types.js';
+import { BreakwaterMetrics } from './metrics/BreakwaterMetrics.js';
 import { parseRouteKey, RouteTable } from './guard/RouteTable.js';
 import { PoolManager } from './pools/PoolManager.js';
 import type { RateLimitStore } from './rate-limit/types.js';
@@ -28,6 +31,10 @@ export interface BreakwaterOptions<Policy extends RoutePolicy = RoutePolicy> {
   breakers?: Record<string, CircuitBreakerOptions>;
   /** Clock for tests. */
   clock?: Clock;
+  /** `false`: no metrics at all (nothing registered, nothing recorded). Default true. */
+  metrics?: boolean;
+  /** Health-check timeout and report caching. */
+  health?: HealthOptions;
 }
 
 /** A `routes` entry: its guard, and whether a `route()` middleware has taken the route over. */
@@ -38,7 +45,7 @@ interface EntrySlot {
   claimed: boolean;
 }
 
-const KNOWN = ['registry', 'prefix', 'defaults', 'routes', 'store', 'breakers', 'clock', 'metrics'];
+const KNOWN = ['registry', 'prefix', 'defaults', 'routes', 'store', 'breakers', 'clock', 'metrics', 'health'];
 
 /** A rejection, as announced to metrics. */
 export interface RejectionEvent {
@@ -57,6 +64,10 @@ export class BreakwaterCore {
   readonly options: Readonly<BreakwaterOptions>;
   /** Every guard built so far. */
   readonly guards: RouteGuard[] = [];
+  /** Health checks: pools, breakers and registered checks. */
+  readonly health: HealthRegistry;
+  /** This instance's metrics; undefined with `metrics: false`. */
+  readonly metrics: BreakwaterMetrics | undefined;
   private readonly defaults: RoutePolicy | undefined;
   private readonly table: RouteTable<EntrySlot> | undefined;
   private readonly ctx: BuildContext;
@@ -114,6 +125,14 @@ export class BreakwaterCore {
       }
       this.table = table;
     }
+    this.health = new HealthRegistry(this, options.health);
+    if (options.metrics !== undefined && typeof options.metrics !== 'boolean')
+      throw new ConfigError('breakwater.metrics', options.metrics, 'a boolean');
+    // Last: a constructor that throws above leaves nothing attached to the registry.
+    this.metrics =
+      options.metrics === false
+        ? undefined
+        : new BreakwaterMetrics(this, { registry: options.registry, prefix: options.prefix });
   }
 
   /** True once `close()` has begun: readiness fails and new work should be refused. */
@@ -154,9 +173,11 @@ export class BreakwaterCore {
   routeGuard(policy: RoutePolicy, method: string, pattern: string): RouteGuard | undefined {
     let entryPolicy: RoutePolicy | undefined;
     if (this.table !== undefined) {
+      // An entry for any method ('/pattern') still applies to this method's route.
+      const anyMethod = this.table.get(undefined, pattern);
       const slot = this.table.getOrAdd(method, pattern, () => ({
         key: `${method} ${pattern}`,
-        policy: undefined,
+        policy: anyMethod?.policy,
         guard: undefined,
         claimed: true,
       }));
@@ -177,6 +198,7 @@ export class BreakwaterCore {
     this.closed = (async () => {
       await this.pools.close();
       await Promise.allSettled(this.guards.map((g) => g.limiter?.close()));
+      this.metrics?.dispose();
     })();
     return this.closed;
   }

@@ -26,23 +26,16 @@ export class RouteTable<T> {
     if (!added) throw new ConfigError(`${path}['${key}']`, key, 'a route not already listed');
   }
 
+  /** The value at exactly this method (undefined: any method) and pattern, if any. */
+  get(method: string | undefined, pattern: string): T | undefined {
+    const node = this.nodeFor(pattern, false);
+    if (node === undefined) return undefined;
+    return method === undefined ? node.any : node.methods?.get(method);
+  }
+
   /** The value at exactly this method and pattern, created by `create` if absent. */
   getOrAdd(method: string | undefined, pattern: string, create: () => T): T {
-    let node = this.root;
-    const segments = pattern === '*' ? ['*'] : pattern.split('/').filter((x) => x.length > 0);
-    for (const raw of segments) {
-      const seg = raw.endsWith('(.*)') ? '*' : raw;
-      if (seg.startsWith('*')) {
-        node = node.wildcard ??= new TrieNode<T>();
-        break;
-      }
-      if (seg.startsWith(':')) node = node.param ??= new TrieNode<T>();
-      else {
-        let next = node.statics.get(seg);
-        if (!next) node.statics.set(seg, (next = new TrieNode<T>()));
-        node = next;
-      }
-    }
+    const node = this.nodeFor(pattern, true)!;
     if (method === undefined) {
       if (node.any === undefined) {
         node.any = create();
@@ -57,6 +50,25 @@ export class RouteTable<T> {
       this.count++;
     }
     return v;
+  }
+
+  private nodeFor(pattern: string, create: boolean): TrieNode<T> | undefined {
+    let node = this.root;
+    const segments = pattern === '*' ? ['*'] : pattern.split('/').filter((x) => x.length > 0);
+    for (const raw of segments) {
+      const seg = raw.endsWith('(.*)') ? '*' : raw;
+      let next: TrieNode<T> | undefined;
+      if (seg.startsWith('*')) next = node.wildcard ?? (create ? (node.wildcard = new TrieNode<T>()) : undefined);
+      else if (seg.startsWith(':')) next = node.param ?? (create ? (node.param = new TrieNode<T>()) : undefined);
+      else {
+        next = node.statics.get(seg);
+        if (next === undefined && create) node.statics.set(seg, (next = new TrieNode<T>()));
+      }
+      if (next === undefined) return undefined;
+      node = next;
+      if (seg.startsWith('*')) break;
+    }
+    return node;
   }
 
   match(method: string, path: string): T | undefined {

@@ -263,3 +263,23 @@ describe('properties', () => {
     );
   });
 });
+
+describe('keys in shared stores', () => {
+  test('header-derived keys reach a shared store as a digest, never in clear', async () => {
+    const seen: string[] = [];
+    const inner = new MemoryStore();
+    const spy: RateLimitStore = {
+      consume: (key, windows, cost) => {
+        seen.push(key);
+        return inner.consume(key, windows, cost);
+      },
+    };
+    const byHeader = new RateLimiter({ limit: 5, window: '1m', key: { header: 'x-api-key' }, store: spy }, { name: 'GET /a' });
+    await byHeader.consume('sk_live_secret');
+    const byIp = new RateLimiter({ limit: 5, window: '1m', store: spy }, { name: 'GET /b' });
+    await byIp.consume('203.0.113.9');
+    expect(seen[0]).toMatch(/^GET \/a:[A-Za-z0-9_-]{22}$/);
+    expect(seen[0]).not.toContain('secret');
+    expect(seen[1]).toBe('GET /b:203.0.113.9');
+  });
+});

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ConfigError, RateLimitedError } from '../errors.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { type Duration, parseDuration } from '../util/duration.js';
@@ -183,7 +184,8 @@ export class RateLimiter<Req = unknown> {
    * Never throws or rejects because of the store: `onStoreError` decides instead.
    */
   consume(key: string, cost = 1): RateLimitDecision | Promise<RateLimitDecision> {
-    const storeKey = this.ownStore ? key : `${this.name}:${key}`;
+    // Keys taken from a header are often credentials (API keys): a shared store sees a digest.
+    const storeKey = this.ownStore ? key : `${this.name}:${this.keyHeader === undefined ? key : digestKey(key)}`;
     let d: RateLimitDecision | Promise<RateLimitDecision>;
     try {
       d = this.store.consume(storeKey, this.windows, cost);
@@ -258,4 +260,9 @@ function isSfStringSafe(s: string): boolean {
     if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
   }
   return true;
+}
+
+/** A short, stable digest of a key, so secrets in keys never reach a shared store in clear. */
+export function digestKey(key: string): string {
+  return createHash('sha256').update(key).digest('base64url').slice(0, 22);
 }

@@ -1,0 +1,58 @@
+/**
+ * The README's quick starts run as written: each is extracted, started as its own
+ * process against the built packages, and asked for its routes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, test } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const readme = readFileSync(`${root}/README.md`, 'utf8');
+
+function block(heading: string): string {
+  const at = readme.indexOf(`## ${heading}`);
+  expect(at, `README section ${heading}`).toBeGreaterThan(-1);
+  const start = readme.indexOf('```js\n', at) + 6;
+  return readme.slice(start, readme.indexOf('```', start));
+}
+
+let child: ChildProcess | undefined;
+afterEach(async () => {
+  if (child && child.exitCode === null) {
+    const exited = new Promise((r) => child!.once('exit', r));
+    child.kill();
+    await exited;
+  }
+  child = undefined;
+});
+
+describe.each(['Quick start: Express', 'Quick start: Koa'])('%s', (heading) => {
+  test('runs as written', async () => {
+    mkdirSync(`${root}/build`, { recursive: true });
+    const file = `${root}/build/readme-${heading.endsWith('Koa') ? 'koa' : 'express'}.mjs`;
+    writeFileSync(file, block(heading));
+    child = spawn(process.execPath, [file], { cwd: root, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const port = await new Promise<number>((resolve, reject) => {
+      child!.stdout!.on('data', (d) => {
+        const m = /listening on (\d+)/.exec(String(d));
+        if (m) resolve(Number(m[1]));
+      });
+      child!.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    const base = `http://127.0.0.1:${port}`;
+    const order = await fetch(`${base}/api/orders/7`);
+    expect(order.status).toBe(200);
+    expect(order.headers.get('ratelimit-policy')).toBe('"per-minute";q=100;w=60');
+    const body = (await order.json()) as { id: string; msLeft: number; aborted: boolean };
+    expect(body.id).toBe('7');
+    expect(body.msLeft).toBeGreaterThan(1000);
+    expect(body.aborted).toBe(false);
+    const metrics = await fetch(`${base}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/breakwater_http_request_duration_seconds_count\{[^}]*route="\/api\/orders\/:id"/);
+    expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+  });
+});
