@@ -1,4 +1,5 @@
 import { BreakerRegistry } from './breaker/BreakerRegistry.js';
+import { CircuitBreaker } from './breaker/CircuitBreaker.js';
 import type { CircuitBreakerOptions } from './breaker/options.js';
 import { ConfigError } from './errors.js';
 import { type BuildContext, buildPolicies } from './guard/build.js';
@@ -91,7 +92,12 @@ export class BreakwaterCore {
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.breakers = new BreakerRegistry(this.clock);
-    this.pools = new PoolManager();
+    this.pools = new PoolManager({ clock: this.clock });
+    // A pool's own breaker joins the registry, so metrics, health and admin see it too.
+    this.pools.onAdd((pool) => {
+      const b = (pool as { breaker?: unknown }).breaker;
+      if (b instanceof CircuitBreaker && !this.breakers.has(b.name)) this.breakers.add(b);
+    });
     const store = options.store;
     if (store !== undefined && !isPlainObject(store) && typeof store !== 'object')
       throw new ConfigError('breakwater.store', store, 'a RateLimitStore');

@@ -4,6 +4,9 @@
  * @packageDocumentation
  */
 export { BreakwaterCore, type BreakwaterOptions, type RejectionEvent } from './Breakwater.js';
+export { AdminApi, type AdminAction, type AdminRequest, type AdminSnapshot } from './admin/AdminApi.js';
+export type { EndpointAnswer } from './admin/answer.js';
+export { MAX_ADMIN_BODY_BYTES, readBody } from './admin/readBody.js';
 export { BreakerRegistry } from './breaker/BreakerRegistry.js';
 export {
   type BreakerStats,
@@ -39,7 +42,37 @@ export {
   type RejectionReason,
 } from './guard/problem.js';
 export { type GuardHooks, RouteGuard } from './guard/RouteGuard.js';
-export { PoolManager } from './pools/PoolManager.js';
+export { HEALTH_CONTENT_TYPE, HealthRegistry, type HealthSources } from './health/HealthRegistry.js';
+export type {
+  HealthCheck,
+  HealthCheckEntry,
+  HealthCheckOptions,
+  HealthCheckResult,
+  HealthKind,
+  HealthOptions,
+  HealthReport,
+  HealthStatus,
+} from './health/types.js';
+export { BreakwaterMetrics, type MetricsOptions } from './metrics/BreakwaterMetrics.js';
+export { type MetricsAnswer, prefersOpenMetrics, renderMetrics } from './metrics/exposition.js';
+export { BREAKER_STATE_VALUE, MetricSet, type MetricsSource, metricNames } from './metrics/MetricSet.js';
+export { isMetricsConflictError, MetricsConflictError } from './metrics/MetricsConflictError.js';
+export { RouteSeries, UNMATCHED_ROUTE } from './metrics/RouteSeries.js';
+export { PoolManager, type PoolManagerOptions } from './pools/PoolManager.js';
+export {
+  isPoolClosedError,
+  isPoolExistsError,
+  isPoolNotFoundError,
+  isPoolQueueFullError,
+  isPoolQueueTimeoutError,
+  isPoolUnhealthyError,
+  PoolClosedError,
+  PoolExistsError,
+  PoolNotFoundError,
+  PoolQueueFullError,
+  PoolQueueTimeoutError,
+  PoolUnhealthyError,
+} from './pools/errors.js';
 export type { Pool, PoolEvents, PoolHealth, PoolHealthCheckEvent, PoolStats } from './pools/types.js';
 export { clientIpKey } from './rate-limit/client-ip.js';
 export { formatPolicyHeader, formatRateLimitHeader, retryAfterSeconds } from './rate-limit/headers.js';
@@ -57,6 +90,17 @@ export type {
   RateLimitStore,
   RateLimitWindow,
 } from './rate-limit/types.js';
+export {
+  CONNECTION_ERROR_CODES,
+  DEFAULT_RETRY_STATUSES,
+  errorCode,
+  IDEMPOTENT_METHODS,
+  isConnectionError,
+} from './retry/classify.js';
+export type { RetryOptions } from './retry/options.js';
+export { Retry, type RetryCall, type RetryEvent, type RetryGiveUpReason } from './retry/Retry.js';
+export { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats } from './retry/RetryBudget.js';
+export { parseRetryAfter } from './retry/retryAfter.js';
 export { Timeout, type TimeoutContext, type TimeoutOptions } from './timeout/Timeout.js';
 export { type Clock, systemClock, type TimerHandle } from './util/clock.js';
 export { type Duration, parseDuration } from './util/duration.js';

@@ -1,0 +1,137 @@
+import {
+  type CircuitBreaker,
+  CircuitOpenError,
+  type Clock,
+  REJECTED,
+  TimeoutError,
+  type TimerHandle,
+} from '@breakwater/core';
+import type { Dispatcher } from 'undici';
+import { BufferingHandler } from './BufferingHandler.js';
+import { HttpResponse, type ResponseHeaders } from './HttpResponse.js';
+import type { Origin } from './Origin.js';
+import type { Waiter } from './WaitQueue.js';
+
+/** What an {@link Attempt} needs of its pool. */
+export interface AttemptHost {
+  readonly clock: Clock;
+  readonly breaker: CircuitBreaker | undefined;
+  /** Dispatches the attempt now (`attempt.dispatch(origin)`), queues it, or throws a refusal. */
+  acquire(attempt: Attempt): void;
+  /** Takes a queued attempt out of the queue. */
+  dequeue(attempt: Attempt): void;
+  /**
+   * The request has ended on `origin` and its connection is free. `failed`: true for an
+   * upstream failure (an error, a status >= 500), undefined when the caller gave up first.
+   */
+  finished(origin: Origin, failed: boolean | undefined, error: unknown): void;
+}
+
+/**
+ * One try of one request: breaker ticket, wait for a connection, dispatch, timeout. The
+ * caller learns the outcome once through `settle`; the pool learns separately, through
+ * `host.finished`, when the connection is really free again (an aborted request settles
+ * at once, its connection a moment later).
+ */
+export class Attempt implements Waiter {
+  qPrev: Waiter | null = null;
+  qNext: Waiter | null = null;
+  queued = false;
+  /** When the attempt joined the queue (for the acquire-wait histogram). */
+  queuedAt = 0;
+  /** The queue-wait timer, owned by the pool. */
+  queueTimer: TimerHandle | undefined;
+  private settled = false;
+  private gaveUp = false;
+  private timer: TimerHandle | undefined;
+  private handler: BufferingHandler | undefined;
+  private origin: Origin | undefined;
+  private ticket = REJECTED;
+  private startedAt = 0;
+
+  constructor(
+    private readonly host: AttemptHost,
+    private readonly request: Dispatcher.DispatchOptions,
+    private readonly timeoutMs: number,
+    private readonly settle: (error: unknown, response?: HttpResponse) => void,
+  ) {}
+
+  start(): void {
+    const h = this.host;
+    const breaker = h.breaker;
+    if (breaker !== undefined) {
+      this.ticket = breaker.acquire();
+      if (this.ticket === REJECTED) {
+        this.settled = true;
+        this.settle(new CircuitOpenError(breaker.name, breaker.retryAfterMs()));
+        return;
+      }
+      this.startedAt = h.clock.now();
+    }
+    this.timer = h.clock.setTimeout(this.onTimeout, this.timeoutMs);
+    try {
+      h.acquire(this);
+    } catch (e) {
+      this.giveUp(e, false);
+    }
+  }
+
+  /** Sends the request to `origin`; the pool has counted it in `origin.inFlight`. */
+  dispatch(origin: Origin): void {
+    this.origin = origin;
+    this.handler = new BufferingHandler(this.onDone);
+    this.request.origin = origin.url;
+    origin.dispatcher.dispatch(this.request, this.handler);
+  }
+
+  /** Ends the attempt now with `reason` (a refusal, the caller's abort, or a timeout). */
+  giveUp(reason: unknown, timedOut: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.gaveUp = true;
+    this.host.clock.clearTimeout(this.timer!);
+    const breaker = this.host.breaker;
+    if (breaker !== undefined) {
+      // A timeout is the upstream's fault; a refusal or the caller leaving is not.
+      if (timedOut) breaker.record(this.ticket, true, this.host.clock.now() - this.startedAt);
+      else breaker.release(this.ticket);
+    }
+    if (this.queued) this.host.dequeue(this);
+    this.handler?.abort(reason);
+    this.settle(reason);
+  }
+
+  private readonly onTimeout = (): void => {
+    this.giveUp(new TimeoutError(this.timeoutMs), true);
+  };
+
+  private readonly onDone = (
+    error: unknown,
+    status?: number,
+    headers?: ResponseHeaders,
+    body?: Buffer,
+  ): void => {
+    const origin = this.origin!;
+    const failed = this.gaveUp ? undefined : error !== undefined || status! >= 500;
+    this.host.finished(origin, failed, error);
+    if (this.settled) return;
+    this.settled = true;
+    const h = this.host;
+    h.clock.clearTimeout(this.timer!);
+    const breaker = h.breaker;
+    if (error !== undefined) {
+      if (breaker !== undefined) {
+        const d = h.clock.now() - this.startedAt;
+        breaker.record(this.ticket, breaker.isFailure({ error, durationMs: d }), d);
+      }
+      this.settle(error);
+      return;
+    }
+    const response = new HttpResponse(status!, headers!, body!, origin.url);
+    if (breaker !== undefined) {
+      const d = h.clock.now() - this.startedAt;
+      breaker.record(this.ticket, breaker.isFailure({ status, result: response, durationMs: d }), d);
+    }
+    this.settle(undefined, response);
+  };
+}

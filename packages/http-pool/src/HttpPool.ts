@@ -1,0 +1,460 @@
+import {
+  type CircuitBreaker,
+  type Clock,
+  Emitter,
+  isBreakwaterError,
+  type Pool,
+  PoolClosedError,
+  type PoolEvents,
+  type PoolHealth,
+  type PoolHealthCheckEvent,
+  PoolQueueFullError,
+  PoolQueueTimeoutError,
+  type PoolStats,
+  PoolUnhealthyError,
+  parseDuration,
+  Retry,
+  systemClock,
+} from '@breakwater/core';
+import { Attempt, type AttemptHost } from './Attempt.js';
+import { HealthChecker } from './HealthChecker.js';
+import type { HttpResponse } from './HttpResponse.js';
+import { Origin } from './Origin.js';
+import { type HttpPoolOptions, type ResolvedHttpPoolOptions, resolveHttpPoolOptions } from './options.js';
+import { buildDispatch, type HttpCallOptions, type HttpRequestOptions, type RequestBody } from './request.js';
+import { WaitQueue } from './WaitQueue.js';
+
+/** {@link HttpPool.stats}: the core numbers plus undici's and the pool's own. */
+export interface HttpPoolStats extends PoolStats {
+  /** Calls waiting in the pool's own queue (`maxQueue` bounds it). */
+  queued: number;
+  /** Attempts sent and not yet finished. */
+  inFlight: number;
+  /** Connections open (busy or idle). */
+  connected: number;
+  /** Origins configured, and those in rotation. */
+  origins: number;
+  healthyOrigins: number;
+}
+
+/** Outcome labels of `events.onRequest`. */
+export type RequestOutcome = 'success' | 'failure' | 'timeout' | 'aborted' | 'rejected';
+
+const REFUSALS = new Set([
+  'CIRCUIT_OPEN',
+  'POOL_QUEUE_FULL',
+  'POOL_QUEUE_TIMEOUT',
+  'POOL_UNHEALTHY',
+  'POOL_CLOSED',
+]);
+
+/**
+ * An outbound HTTP pool on undici: bounded connections per origin, a bounded wait queue,
+ * timeouts well under undici's defaults, active and passive health, optional breaker and
+ * retry, and the inbound request's deadline, abort and correlation headers carried into
+ * every call.
+ *
+ * ```ts
+ * const api = bw.pools.add(new HttpPool({ name: 'api', baseUrl: 'http://127.0.0.1:9000',
+ *   healthCheck: { path: '/health', interval: '10s' } }));
+ * app.get('/x', bw.route({ timeout: '2s' }), async (req, res) => {
+ *   const r = await api.get('/items', { context: req.breakwater });
+ *   res.status(r.status).json(await r.json());
+ * });
+ * ```
+ */
+export class HttpPool implements Pool, AttemptHost {
+  readonly name: string;
+  readonly critical: boolean;
+  readonly options: ResolvedHttpPoolOptions;
+  readonly clock: Clock;
+  /** The breaker every attempt passes, if configured. */
+  readonly breaker: CircuitBreaker | undefined;
+  /** The retry policy, if configured. */
+  readonly retry: Retry | undefined;
+  readonly events: Required<PoolEvents>;
+  private readonly origins: Origin[];
+  private readonly queue = new WaitQueue<Attempt>();
+  private readonly random: () => number;
+  private readonly checker: HealthChecker | undefined;
+  private readonly acquireEmitter = new Emitter<number>();
+  private readonly acquireTimeoutEmitter = new Emitter<void>();
+  private readonly healthCheckEmitter = new Emitter<PoolHealthCheckEvent>();
+  private readonly requestEmitter = new Emitter<string>();
+  private readonly retryEmitter = new Emitter<string>();
+  private rr = 0;
+  private inFlight = 0;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private closing: Promise<void> | undefined;
+  private destroying: Promise<void> | undefined;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(options: HttpPoolOptions) {
+    const o = resolveHttpPoolOptions(options);
+    this.options = o;
+    this.name = o.name;
+    this.critical = o.critical;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.breaker = o.breaker;
+    if (o.retry !== undefined) {
+      const ro = o.retry;
+      this.retry = new Retry(
+        {
+          ...ro,
+          clock: ro.clock ?? options.clock,
+          random: ro.random ?? options.random,
+        },
+        `httpPool[${o.name}].retry`,
+      );
+      this.retry.onRetry((e) => {
+        if (this.retryEmitter.size > 0) this.retryEmitter.fire(e.reason);
+      });
+    }
+    this.events = {
+      onAcquire: this.acquireEmitter.event,
+      onAcquireTimeout: this.acquireTimeoutEmitter.event,
+      onHealthCheck: this.healthCheckEmitter.event,
+      onRequest: this.requestEmitter.event,
+      onRetry: this.retryEmitter.event,
+    };
+    const onHealthChange = (_o: Origin, healthy: boolean) => {
+      if (healthy && this.queue.size > 0) this.drain();
+    };
+    this.origins = o.origins.map((url) => new Origin(url, o, onHealthChange));
+    const hc = o.healthCheck;
+    if (hc !== undefined) {
+      this.checker = new HealthChecker(() => this.checkOnce(), hc.intervalMs, this.clock, this.random);
+      this.checker.start();
+    }
+  }
+
+  /** Sends a request; resolves with the whole response, body read. */
+  async request(opts: HttpRequestOptions): Promise<HttpResponse> {
+    if (this.state !== 'open') throw this.count(new PoolClosedError(this.name));
+    const o = this.options;
+    const d = buildDispatch(
+      opts,
+      o.basePath,
+      o.headers,
+      o.forwardHeaders,
+      o.headersTimeoutMs,
+      o.bodyTimeoutMs,
+    );
+    const timeoutMs =
+      opts.timeout === undefined ? o.timeoutMs : parseDuration(opts.timeout, 'request.timeout');
+    const ctx = opts.context;
+    const s1 = opts.signal;
+    const s2 = ctx?.signal;
+    if (s1?.aborted) throw this.count(s1.reason, 'aborted');
+    if (s2?.aborted) throw this.count(s2.reason, 'aborted');
+
+    let current: Attempt | undefined;
+    let abortReason: unknown;
+    let ac: AbortController | undefined;
+    const onAbort = (ev: Event) => {
+      if (abortReason !== undefined) return;
+      abortReason = (ev.target as AbortSignal).reason;
+      current?.giveUp(abortReason, false);
+      ac?.abort(abortReason);
+    };
+    s1?.addEventListener('abort', onAbort);
+    s2?.addEventListener('abort', onAbort);
+
+    const attempt = (): Promise<HttpResponse> => {
+      if (abortReason !== undefined) return Promise.reject(abortReason);
+      if (this.state === 'closed') return Promise.reject(new PoolClosedError(this.name));
+      let ms = timeoutMs;
+      if (ctx !== undefined) {
+        const rem = ctx.remainingMs();
+        if (rem < ms) ms = rem;
+      }
+      return new Promise<HttpResponse>((resolve, reject) => {
+        const a = new Attempt(this, d, ms, (error, response) => {
+          current = undefined;
+          if (error === undefined) resolve(response!);
+          else reject(error);
+        });
+        current = a;
+        a.start();
+      });
+    };
+
+    try {
+      let res: HttpResponse;
+      if (this.retry === undefined) res = await attempt();
+      else {
+        ac = new AbortController();
+        const deadline =
+          ctx !== undefined && ctx.deadline !== Number.POSITIVE_INFINITY
+            ? this.clock.now() + ctx.remainingMs()
+            : undefined;
+        res = await this.retry.execute(attempt, ac.signal, {
+          method: d.method,
+          idempotent: opts.idempotent,
+          deadline,
+        });
+      }
+      if (this.requestEmitter.size > 0) this.requestEmitter.fire(res.status >= 500 ? 'failure' : 'success');
+      return res;
+    } catch (e) {
+      throw this.count(e, abortReason !== undefined && e === abortReason ? 'aborted' : undefined);
+    } finally {
+      s1?.removeEventListener('abort', onAbort);
+      s2?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** `GET path`. */
+  get(path: string, options?: HttpCallOptions): Promise<HttpResponse> {
+    return this.request({ ...options, method: 'GET', path });
+  }
+
+  /** `POST path` with a body (an object is sent as JSON). */
+  post(path: string, body?: RequestBody, options?: HttpCallOptions): Promise<HttpResponse> {
+    return this.request({ ...options, method: 'POST', path, body });
+  }
+
+  /** `PUT path` with a body. */
+  put(path: string, body?: RequestBody, options?: HttpCallOptions): Promise<HttpResponse> {
+    return this.request({ ...options, method: 'PUT', path, body });
+  }
+
+  /** `DELETE path`. */
+  delete(path: string, options?: HttpCallOptions): Promise<HttpResponse> {
+    return this.request({ ...options, method: 'DELETE', path });
+  }
+
+  /** Live numbers, read from undici at call time: idle = free, active = connected − free, pending = queued. */
+  stats(): HttpPoolStats {
+    let connected = 0;
+    let free = 0;
+    let undiciQueued = 0;
+    let healthy = 0;
+    const now = this.clock.now();
+    for (const origin of this.origins) {
+      const s = origin.stats();
+      connected += s.connected;
+      free += s.free;
+      undiciQueued += s.queued;
+      if (origin.health.healthy(now)) healthy++;
+    }
+    return {
+      active: connected - free,
+      idle: free,
+      pending: undiciQueued + this.queue.size,
+      max: this.options.connections * this.origins.length,
+      queued: this.queue.size,
+      inFlight: this.inFlight,
+      connected,
+      origins: this.origins.length,
+      healthyOrigins: healthy,
+    };
+  }
+
+  /**
+   * Health as the background checks (and passive observation) last saw it: `pass` with
+   * every origin healthy, `warn` with some out of rotation or the breaker open, `fail`
+   * with none healthy or the pool closed. Never sends a probe itself.
+   */
+  async health(): Promise<PoolHealth> {
+    const now = this.clock.now();
+    const time = new Date(now).toISOString();
+    if (this.state !== 'open') return { status: 'fail', output: 'pool closed', time };
+    const down: string[] = [];
+    let latency = 0;
+    let probed = 0;
+    for (const origin of this.origins) {
+      const h = origin.health;
+      if (!h.healthy(now)) down.push(`${origin.url}: ${h.lastError ?? 'unhealthy'}`);
+      if (h.lastProbeMs !== undefined) {
+        latency += h.lastProbeMs;
+        probed++;
+      }
+    }
+    const latencyMs = probed > 0 ? Math.round((latency / probed) * 1000) / 1000 : undefined;
+    const out: PoolHealth = { status: 'pass', time };
+    if (latencyMs !== undefined) out.latencyMs = latencyMs;
+    if (down.length === this.origins.length) out.status = 'fail';
+    else if (down.length > 0) out.status = 'warn';
+    else if (this.breaker !== undefined && this.breaker.state === 'open') {
+      out.status = 'warn';
+      out.output = `circuit breaker '${this.breaker.name}' is open`;
+    }
+    if (down.length > 0) out.output = down.join('; ');
+    return out;
+  }
+
+  /** Runs one round of active health checks now and waits for it (no-op without `healthCheck`). */
+  async checkHealth(): Promise<void> {
+    await this.checker?.runNow();
+  }
+
+  /**
+   * Graceful close: refuses new calls (`POOL_CLOSED`), lets queued and in-flight ones
+   * finish within `closeTimeout`, then closes every connection (destroying them when the
+   * bound passes). Safe to call twice.
+   */
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    if (this.state === 'open') this.state = 'closing';
+    this.closing = (async () => {
+      await this.checker?.stop();
+      const idle = await this.whenIdle(this.options.closeTimeoutMs);
+      if (idle && this.destroying === undefined) {
+        this.state = 'closed';
+        await Promise.all(this.origins.map((o) => o.close()));
+      } else await this.destroy();
+    })();
+    return this.closing;
+  }
+
+  /** Immediate close: queued calls fail with `POOL_CLOSED`, running ones are aborted. Safe to call twice. */
+  destroy(): Promise<void> {
+    if (this.destroying !== undefined) return this.destroying;
+    this.state = 'closed';
+    this.destroying = (async () => {
+      const stopped = this.checker?.stop();
+      for (let a = this.queue.shift(); a !== undefined; a = this.queue.shift()) {
+        this.clock.clearTimeout(a.queueTimer!);
+        a.giveUp(new PoolClosedError(this.name), false);
+      }
+      await Promise.all(this.origins.map((o) => o.destroy()));
+      await stopped;
+      this.notifyIdle();
+    })();
+    return this.destroying;
+  }
+
+  // --- AttemptHost: connection slots and the queue ----------------------------------
+
+  /** @internal */
+  acquire(a: Attempt): void {
+    const origin = this.pick();
+    if (origin !== null && origin !== undefined) {
+      this.take(origin);
+      if (this.acquireEmitter.size > 0) this.acquireEmitter.fire(0);
+      a.dispatch(origin);
+      return;
+    }
+    if (this.state === 'closed') throw new PoolClosedError(this.name);
+    if (origin === undefined) throw new PoolUnhealthyError(this.name, this.options.healthCheck?.intervalMs);
+    const o = this.options;
+    if (this.queue.size >= o.maxQueue) throw new PoolQueueFullError(this.name, o.maxQueue);
+    this.queue.push(a);
+    a.queuedAt = this.clock.now();
+    a.queueTimer = this.clock.setTimeout(() => {
+      if (!this.queue.remove(a)) return;
+      if (this.acquireTimeoutEmitter.size > 0) this.acquireTimeoutEmitter.fire();
+      a.giveUp(new PoolQueueTimeoutError(this.name, o.queueTimeoutMs), false);
+    }, o.queueTimeoutMs);
+  }
+
+  /** @internal */
+  dequeue(a: Attempt): void {
+    if (this.queue.remove(a)) this.clock.clearTimeout(a.queueTimer!);
+    if (this.queue.size === 0 && this.inFlight === 0) this.notifyIdle();
+  }
+
+  /** @internal */
+  finished(origin: Origin, failed: boolean | undefined, error: unknown): void {
+    origin.inFlight--;
+    this.inFlight--;
+    if (failed !== undefined && this.options.passive !== undefined) {
+      const label =
+        error === undefined
+          ? 'status >= 500'
+          : ((error as { code?: string }).code ?? (error instanceof Error ? error.message : String(error)));
+      origin.health.traffic(!failed, this.clock.now(), label);
+    }
+    if (this.queue.size > 0) this.drain();
+    else if (this.inFlight === 0) this.notifyIdle();
+  }
+
+  private take(origin: Origin): void {
+    origin.inFlight++;
+    this.inFlight++;
+  }
+
+  /** Hands free connections to queued attempts, oldest first. */
+  private drain(): void {
+    while (this.queue.size > 0) {
+      const origin = this.pick();
+      if (origin === null || origin === undefined) return;
+      const a = this.queue.shift()!;
+      this.clock.clearTimeout(a.queueTimer!);
+      this.take(origin);
+      if (this.acquireEmitter.size > 0) this.acquireEmitter.fire(this.clock.now() - a.queuedAt);
+      a.dispatch(origin);
+    }
+  }
+
+  /**
+   * An origin in rotation with a free connection (round robin); `null` when all those in
+   * rotation are busy; `undefined` when none is in rotation and `onUnhealthy` is 'reject'.
+   * With 'pass', an all-unhealthy pool picks among every origin.
+   */
+  private pick(): Origin | null | undefined {
+    const os = this.origins;
+    const n = os.length;
+    const cap = this.options.connections;
+    const now = this.clock.now();
+    const start = this.rr;
+    this.rr = start + 1 === n ? 0 : start + 1;
+    let anyHealthy = false;
+    for (let i = 0; i < n; i++) {
+      const o = os[(start + i) % n]!;
+      if (!o.health.healthy(now)) continue;
+      anyHealthy = true;
+      if (o.inFlight < cap) return o;
+    }
+    if (anyHealthy) return null;
+    if (this.options.onUnhealthy === 'reject') return undefined;
+    for (let i = 0; i < n; i++) {
+      const o = os[(start + i) % n]!;
+      if (o.inFlight < cap) return o;
+    }
+    return null;
+  }
+
+  private async checkOnce(): Promise<void> {
+    const hc = this.options.healthCheck!;
+    const results = await Promise.all(this.origins.map((o) => o.probe(hc, this.clock)));
+    if (this.healthCheckEmitter.size > 0) for (const r of results) this.healthCheckEmitter.fire(r);
+  }
+
+  private whenIdle(ms: number): Promise<boolean> {
+    if (this.inFlight === 0 && this.queue.size === 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = this.clock.setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, ms);
+      const done = () => {
+        this.clock.clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.push(done);
+    });
+  }
+
+  private notifyIdle(): void {
+    if (this.idleWaiters.length === 0) return;
+    const ws = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of ws) w();
+  }
+
+  /** Announces a failed request's outcome and returns the error to throw. */
+  private count(e: unknown, outcome?: RequestOutcome): unknown {
+    if (this.requestEmitter.size > 0) {
+      let label: RequestOutcome = outcome ?? 'failure';
+      if (outcome === undefined && isBreakwaterError(e)) {
+        if (e.code === 'TIMEOUT') label = 'timeout';
+        else if (REFUSALS.has(e.code)) label = 'rejected';
+      }
+      this.requestEmitter.fire(label);
+    }
+    return e;
+  }
+}

@@ -1,0 +1,105 @@
+import { type BreakwaterContext, ConfigError, type Duration } from '@breakwater/core';
+import type { Dispatcher } from 'undici';
+
+/** A request body: text, bytes, or a plain value sent as JSON. */
+export type RequestBody = string | Uint8Array | Record<string, unknown> | unknown[] | null;
+
+/** Query parameters; arrays repeat the name, `undefined` and `null` are left out. */
+export type Query = Record<
+  string,
+  string | number | boolean | readonly (string | number | boolean)[] | null | undefined
+>;
+
+/** One outbound request. */
+export interface HttpRequestOptions {
+  /** Default `'GET'`. */
+  method?: string;
+  /** Starts with `/`; appended to the `baseUrl` path. */
+  path: string;
+  query?: Query;
+  headers?: Record<string, string | string[] | undefined>;
+  /** A string or bytes as is; an object or array as JSON (with `content-type: application/json`). */
+  body?: RequestBody;
+  /** Aborts the request (with the signal's reason). */
+  signal?: AbortSignal;
+  /** Timeout of each attempt, queue wait included. Default: the pool's `timeout`. Capped by the context's remaining budget. */
+  timeout?: Duration;
+  /**
+   * The inbound request's context (`req.breakwater`, `ctx.state.breakwater`): its signal
+   * aborts this call when the inbound request times out or its client leaves, its
+   * remaining budget caps the timeout, and its correlation headers are forwarded.
+   */
+  context?: BreakwaterContext | undefined;
+  /** Whether this call is safe to repeat, overriding the method's verdict (for retries). */
+  idempotent?: boolean;
+}
+
+/** A request's per-call options for the shorthands (`get`, `post`, ...). */
+export type HttpCallOptions = Omit<HttpRequestOptions, 'method' | 'path' | 'body'>;
+
+function appendQuery(path: string, query: Query): string {
+  let qs = '';
+  for (const k of Object.keys(query)) {
+    const v = query[k];
+    if (v === undefined || v === null) continue;
+    const name = encodeURIComponent(k);
+    if (Array.isArray(v)) {
+      for (const item of v) qs += `${qs ? '&' : ''}${name}=${encodeURIComponent(String(item))}`;
+    } else qs += `${qs ? '&' : ''}${name}=${encodeURIComponent(String(v))}`;
+  }
+  if (!qs) return path;
+  return path + (path.includes('?') ? '&' : '?') + qs;
+}
+
+/**
+ * Turns a request into undici dispatch options (its `origin` is set per attempt):
+ * path and query, default and forwarded headers, and a JSON body when given a value.
+ */
+export function buildDispatch(
+  opts: HttpRequestOptions,
+  basePath: string,
+  defaults: Readonly<Record<string, string>> | undefined,
+  forward: readonly string[],
+  headersTimeout: number,
+  bodyTimeout: number,
+): Dispatcher.DispatchOptions {
+  const p = opts.path;
+  if (typeof p !== 'string' || p.charCodeAt(0) !== 47 /* '/' */)
+    throw new ConfigError('request.path', p, "a path starting with '/'");
+  let path = basePath ? basePath + p : p;
+  if (opts.query !== undefined) path = appendQuery(path, opts.query);
+
+  let headers: Record<string, string | string[]> | undefined = defaults ? { ...defaults } : undefined;
+  const own = opts.headers;
+  if (own !== undefined) {
+    for (const k of Object.keys(own)) {
+      const v = own[k];
+      if (v !== undefined) (headers ??= {})[k.toLowerCase()] = v;
+    }
+  }
+  const ctx = opts.context;
+  if (ctx !== undefined) {
+    for (let i = 0; i < forward.length; i++) {
+      const name = forward[i]!;
+      if (headers?.[name] !== undefined) continue;
+      const v = ctx.header(name);
+      if (v !== undefined) (headers ??= {})[name] = v;
+    }
+  }
+  let body: string | Uint8Array | null | undefined;
+  const b = opts.body;
+  if (b === undefined || b === null || typeof b === 'string' || b instanceof Uint8Array) body = b;
+  else {
+    body = JSON.stringify(b);
+    if (headers?.['content-type'] === undefined) (headers ??= {})['content-type'] = 'application/json';
+  }
+  return {
+    origin: '',
+    path,
+    method: (opts.method ?? 'GET') as Dispatcher.HttpMethod,
+    headers,
+    body,
+    headersTimeout,
+    bodyTimeout,
+  };
+}
