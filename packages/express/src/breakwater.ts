@@ -1,12 +1,22 @@
 import {
+  AdminApi,
   type BreakwaterContext,
   BreakwaterCore,
+  type BreakwaterMetrics,
   type BreakwaterOptions,
+  ConfigError,
+  type Disposable,
+  type EndpointAnswer,
+  type HealthCheck,
+  type HealthCheckOptions,
+  type HealthKind,
+  HealthRegistry,
   type RouteGuard,
   type RoutePolicy,
 } from '@breakwater/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { attach, ExpressCall, type ExpressOnReject } from './ExpressCall.js';
+import { routePattern } from './route-pattern.js';
 
 /** A route policy for Express: `onReject(refusal, req, res, next)`. */
 export type ExpressRoutePolicy = RoutePolicy<Request, ExpressOnReject>;
@@ -35,8 +45,53 @@ export interface ExpressBreakwater {
   middleware(): RequestHandler;
   /** Route-level middleware applying `policy` (merged over `defaults` and any `routes` entry). */
   route(policy?: ExpressRoutePolicy): RequestHandler;
-  /** Closes pools and stops background work. Safe to call twice. */
+  /**
+   * The metrics endpoint: the registry's exposition, as OpenMetrics when the scraper's
+   * `Accept` asks for it, else the Prometheus text format.
+   * `app.get('/metrics', bw.metrics())`
+   */
+  metrics(): RequestHandler;
+  /**
+   * Health endpoints (`application/health+json`): `health('live')`, `health('ready')`,
+   * `health()` detailed; and `health.register(name, check, { critical })` to add checks.
+   */
+  readonly health: ExpressHealth;
+  /**
+   * The admin endpoint: `GET` lists breakers, bulkheads, limiters and pools; `POST`
+   * `{ breaker, action: 'reset' | 'open' | 'close' }` acts on a breaker. It has no
+   * authentication of its own: mount it behind yours, e.g.
+   * `app.use('/admin', requireToken, express.json(), bw.admin())`.
+   */
+  admin(): RequestHandler;
+  /** Closes pools and stops background work; readiness answers 503 from the start. Safe to call twice. */
   close(): Promise<void>;
+}
+
+/** `bw.health`: an endpoint factory that also registers checks. */
+export interface ExpressHealth {
+  /** `'live'`: 200 while the process answers. `'ready'`: 503 on fail or shutdown. Default: detailed. */
+  (kind?: HealthKind): RequestHandler;
+  /** Adds a check; critical by default (its failure fails readiness). The Disposable removes it. */
+  register(name: string, check: HealthCheck, options?: HealthCheckOptions): Disposable;
+}
+
+const kStart: unique symbol = Symbol('breakwater.startedAt');
+type TimedResponse = Response & { [kStart]?: number };
+
+/** Copies a core answer onto the response. */
+function send(res: Response, a: EndpointAnswer): void {
+  res.statusCode = a.status;
+  for (const [name, value] of a.headers) res.setHeader(name, value);
+  res.end(a.body);
+}
+
+/**
+ * The route label of a finished request: Express's matched route with its mount path,
+ * read at response end; one shared label when no route matched.
+ */
+function requestSeries(m: BreakwaterMetrics, req: Request) {
+  const pattern = routePattern(req);
+  return pattern === undefined ? m.unmatched : m.route(pattern);
 }
 
 /** Starts guarding `req` with `guard`. */
@@ -60,6 +115,28 @@ export function breakwater(options: ExpressBreakwaterOptions = {}): ExpressBreak
   const core = new BreakwaterCore(options as BreakwaterOptions);
 
   function middleware(): RequestHandler {
+    const m = core.metrics;
+    if (m !== undefined) {
+      // One listener function for every request: no closure per request.
+      const done = function breakwaterRequestDone(this: TimedResponse): void {
+        const req = this.req;
+        // 'close' without 'finish': the client left before the answer was out (nginx's 499).
+        const status = this.writableFinished ? this.statusCode : 499;
+        requestSeries(m, req).observe(req.method, status, m.now() - this[kStart]!);
+      };
+      const table = core.hasRouteTable;
+      return function breakwaterMiddleware(req, res: TimedResponse, next) {
+        if (res[kStart] === undefined) {
+          res[kStart] = m.now();
+          res.on('close', done);
+        }
+        if (table) {
+          const guard = core.entryGuard(req.method, req.path);
+          if (guard !== undefined) return guardRequest(guard, req, res, next);
+        }
+        next();
+      };
+    }
     if (!core.hasRouteTable) {
       return function breakwaterMiddleware(_req, _res, next) {
         next();
@@ -89,9 +166,8 @@ export function breakwater(options: ExpressBreakwaterOptions = {}): ExpressBreak
       }
       let guard = perMethod.get(req.method);
       if (guard === undefined) {
-        const pattern = r
-          ? req.baseUrl + (typeof r.path === 'string' ? r.path : String(r.path))
-          : req.baseUrl || '*';
+        // Mounted with app.use() there is no route pattern: name the policy with `name`.
+        const pattern = routePattern(req) ?? '*';
         guard = core.routeGuard(policy as RoutePolicy, req.method, pattern) ?? null;
         perMethod.set(req.method, guard);
       }
@@ -99,12 +175,52 @@ export function breakwater(options: ExpressBreakwaterOptions = {}): ExpressBreak
     }
 
     return function breakwaterRoute(req, res, next) {
-      // Already guarded by a `routes` entry in the app middleware (the first request
-      // before this route claimed its entry): guarding twice would count twice.
-      if (req.breakwater !== undefined) return next();
+      // Resolving the guard claims this route's `routes` entry. A request the app middleware
+      // already guarded (only before that claim) is not guarded twice.
       const guard = guardFor(req);
+      if (req.breakwater !== undefined) return next();
       if (guard === null) return next();
       guardRequest(guard, req, res, next);
+    };
+  }
+
+  function metrics(): RequestHandler {
+    const m = core.metrics;
+    if (m === undefined) throw new ConfigError('breakwater.metrics', false, 'metrics on to mount metrics()');
+    return function breakwaterMetrics(req, res, next) {
+      m.render(req.headers.accept).then((a) => {
+        res.statusCode = 200;
+        res.setHeader('Content-Type', a.contentType);
+        res.end(a.body);
+      }, next);
+    };
+  }
+
+  const health = Object.assign(
+    function health(kind?: HealthKind): RequestHandler {
+      const k = HealthRegistry.checkKind(kind);
+      return function breakwaterHealth(_req, res, next) {
+        core.health.answer(k).then((a) => send(res, a), next);
+      };
+    },
+    {
+      register: (name: string, check: HealthCheck, opts?: HealthCheckOptions) =>
+        core.health.register(name, check, opts),
+    },
+  );
+
+  let adminApi: AdminApi | undefined;
+  function admin(): RequestHandler {
+    const api = (adminApi ??= new AdminApi(core));
+    return function breakwaterAdmin(req, res, next) {
+      api
+        .handle({
+          method: req.method,
+          query: req.query as Record<string, unknown>,
+          body: req.body,
+          stream: req,
+        })
+        .then((a) => send(res, a), next);
     };
   }
 
@@ -114,6 +230,9 @@ export function breakwater(options: ExpressBreakwaterOptions = {}): ExpressBreak
     breakers: core.breakers,
     middleware,
     route,
+    metrics,
+    health,
+    admin,
     close: () => core.close(),
   };
 }

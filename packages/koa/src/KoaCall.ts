@@ -81,8 +81,14 @@ export class KoaCall extends GuardCall {
           // Fall through to whatever onReject managed to set.
         }
         const body = ctx.body;
-        const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : body == null ? '' : JSON.stringify(body);
-        writeRaw(res, ctx.status, Object.entries(ctx.response.headers).map(([k, v]) => [k, String(v)] as const), text);
+        const text =
+          typeof body === 'string' || Buffer.isBuffer(body) ? body : body == null ? '' : JSON.stringify(body);
+        writeRaw(
+          res,
+          ctx.status,
+          Object.entries(ctx.response.headers).map(([k, v]) => [k, String(v)] as const),
+          text,
+        );
       }
     }
     this.resolve();
@@ -133,7 +139,12 @@ export class KoaCall extends GuardCall {
   }
 }
 
-function writeRaw(res: Context['res'], status: number, headers: ReadonlyArray<readonly [string, string]>, body: string | Buffer): void {
+function writeRaw(
+  res: Context['res'],
+  status: number,
+  headers: ReadonlyArray<readonly [string, string]>,
+  body: string | Buffer,
+): void {
   res.statusCode = status;
   for (const [name, value] of headers) res.setHeader(name, value);
   res.setHeader('Content-Length', Buffer.byteLength(body));

@@ -1,7 +1,16 @@
+import type { ServerResponse } from 'node:http';
 import {
+  AdminApi,
   type BreakwaterContext,
   BreakwaterCore,
   type BreakwaterOptions,
+  ConfigError,
+  type Disposable,
+  type EndpointAnswer,
+  type HealthCheck,
+  type HealthCheckOptions,
+  type HealthKind,
+  HealthRegistry,
   type RouteGuard,
   type RoutePolicy,
 } from '@breakwater/core';
@@ -28,7 +37,44 @@ export interface KoaBreakwater {
   middleware(): Middleware;
   /** Route-level middleware (after @koa/router matched) applying `policy`. */
   route(policy?: KoaRoutePolicy): Middleware;
+  /**
+   * The metrics endpoint: OpenMetrics when the scraper's `Accept` asks for it, else the
+   * Prometheus text format. `router.get('/metrics', bw.metrics())`
+   */
+  metrics(): Middleware;
+  /**
+   * Health endpoints (`application/health+json`): `health('live')`, `health('ready')`,
+   * `health()` detailed; and `health.register(name, check, { critical })` to add checks.
+   */
+  readonly health: KoaHealth;
+  /**
+   * The admin endpoint: `GET` lists breakers, bulkheads, limiters and pools; `POST`
+   * `{ breaker, action: 'reset' | 'open' | 'close' }` acts on a breaker. It has no
+   * authentication of its own: mount it behind yours, e.g.
+   * `router.all('/admin', requireToken, bw.admin())`.
+   */
+  admin(): Middleware;
+  /** Closes pools and stops background work; readiness answers 503 from the start. Safe to call twice. */
   close(): Promise<void>;
+}
+
+/** `bw.health`: an endpoint factory that also registers checks. */
+export interface KoaHealth {
+  /** `'live'`: 200 while the process answers. `'ready'`: 503 on fail or shutdown. Default: detailed. */
+  (kind?: HealthKind): Middleware;
+  /** Adds a check; critical by default (its failure fails readiness). The Disposable removes it. */
+  register(name: string, check: HealthCheck, options?: HealthCheckOptions): Disposable;
+}
+
+const kStart: unique symbol = Symbol('breakwater.startedAt');
+const kCtx: unique symbol = Symbol('breakwater.ctx');
+type TimedResponse = ServerResponse & { [kStart]?: number; [kCtx]?: Context };
+
+/** Copies a core answer onto the context. */
+function send(ctx: Context, a: EndpointAnswer): void {
+  ctx.status = a.status;
+  for (const [name, value] of a.headers) ctx.set(name, value);
+  ctx.body = a.body;
 }
 
 function guardRequest(guard: RouteGuard, ctx: Context, next: Next): Promise<void> {
@@ -58,6 +104,36 @@ export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
   const core = new BreakwaterCore(options as BreakwaterOptions);
 
   function middleware(): Middleware {
+    const m = core.metrics;
+    if (m !== undefined) {
+      // One listener function for every request: no closure per request.
+      const done = function breakwaterRequestDone(this: TimedResponse): void {
+        const ctx = this[kCtx]!;
+        this[kCtx] = undefined;
+        const pattern = matchedPattern(ctx);
+        // 'close' without 'finish': the client left before the answer was out (nginx's 499).
+        const status = this.writableFinished ? this.statusCode : 499;
+        (pattern === undefined ? m.unmatched : m.route(pattern)).observe(
+          ctx.method,
+          status,
+          m.now() - this[kStart]!,
+        );
+      };
+      const table = core.hasRouteTable;
+      return function breakwaterMiddleware(ctx, next) {
+        const res = ctx.res as TimedResponse;
+        if (res[kStart] === undefined) {
+          res[kStart] = m.now();
+          res[kCtx] = ctx;
+          res.on('close', done);
+        }
+        if (table) {
+          const guard = core.entryGuard(ctx.method, ctx.path);
+          if (guard !== undefined) return guardRequest(guard, ctx, next);
+        }
+        return next();
+      };
+    }
     if (!core.hasRouteTable) {
       return function breakwaterMiddleware(_ctx, next) {
         return next();
@@ -87,12 +163,57 @@ export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
     }
 
     return function breakwaterRoute(ctx, next) {
-      if ((ctx.state as BreakwaterState).breakwater !== undefined) return next();
+      // Resolving the guard claims this route's `routes` entry. A request the app middleware
+      // already guarded (only before that claim) is not guarded twice.
       const guard = guardFor(ctx);
+      if ((ctx.state as BreakwaterState).breakwater !== undefined) return next();
       if (guard === null) return next();
       return guardRequest(guard, ctx, next);
     };
   }
 
-  return { core, pools: core.pools, breakers: core.breakers, middleware, route, close: () => core.close() };
+  function metrics(): Middleware {
+    const m = core.metrics;
+    if (m === undefined) throw new ConfigError('breakwater.metrics', false, 'metrics on to mount metrics()');
+    return async function breakwaterMetrics(ctx) {
+      const a = await m.render(ctx.get('Accept') || undefined);
+      ctx.status = 200;
+      ctx.set('Content-Type', a.contentType);
+      ctx.body = a.body;
+    };
+  }
+
+  const health = Object.assign(
+    function health(kind?: HealthKind): Middleware {
+      const k = HealthRegistry.checkKind(kind);
+      return async function breakwaterHealth(ctx) {
+        send(ctx, await core.health.answer(k));
+      };
+    },
+    {
+      register: (name: string, check: HealthCheck, opts?: HealthCheckOptions) =>
+        core.health.register(name, check, opts),
+    },
+  );
+
+  let adminApi: AdminApi | undefined;
+  function admin(): Middleware {
+    const api = (adminApi ??= new AdminApi(core));
+    return async function breakwaterAdmin(ctx) {
+      const body = (ctx.request as { body?: unknown }).body;
+      send(ctx, await api.handle({ method: ctx.method, query: ctx.query, body, stream: ctx.req }));
+    };
+  }
+
+  return {
+    core,
+    pools: core.pools,
+    breakers: core.breakers,
+    middleware,
+    route,
+    metrics,
+    health,
+    admin,
+    close: () => core.close(),
+  };
 }

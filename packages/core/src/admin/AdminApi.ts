@@ -1,0 +1,144 @@
+import type { BreakwaterCore } from '../Breakwater.js';
+import type { BreakerStats, CircuitBreaker } from '../breaker/CircuitBreaker.js';
+import type { BulkheadStats } from '../bulkhead/Bulkhead.js';
+import type { RouteGuard } from '../guard/RouteGuard.js';
+import { listPools } from '../metrics/listPools.js';
+import type { PoolStats } from '../pools/types.js';
+import type { RateLimitWindow } from '../rate-limit/types.js';
+import type { EndpointAnswer } from './answer.js';
+import { readBody } from './readBody.js';
+
+/** One admin request, as an adapter sees it. */
+export interface AdminRequest {
+  method: string;
+  /** Parsed query parameters (`req.query`, `ctx.query`). */
+  query?: Record<string, unknown> | undefined;
+  /** A body a body parser already read, if any. */
+  body?: unknown;
+  /** The raw request, read when no parser did. */
+  stream?: AsyncIterable<unknown> | undefined;
+}
+
+/** A breaker action on POST. */
+export type AdminAction = 'reset' | 'open' | 'close';
+
+/** What `GET` answers. */
+export interface AdminSnapshot {
+  closing: boolean;
+  breakers: Array<{ name: string; state: CircuitBreaker['state']; stats: BreakerStats }>;
+  bulkheads: Array<{ name: string; stats: BulkheadStats }>;
+  limiters: Array<{
+    name: string;
+    windows: readonly RateLimitWindow[];
+    /** Decisions since the admin endpoint was mounted. */
+    allowed: number;
+    limited: number;
+  }>;
+  pools: Array<{ name: string; stats: PoolStats | null }>;
+}
+
+const JSON_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ['Content-Type', 'application/json; charset=utf-8'],
+  ['Cache-Control', 'no-store'],
+];
+const ACTIONS: readonly AdminAction[] = ['reset', 'open', 'close'];
+
+/**
+ * The operator's view of one Breakwater instance: `GET` lists every breaker, bulkhead,
+ * limiter and pool with live state and stats; `POST` with `{ "breaker": name, "action":
+ * "reset" | "open" | "close" }` (JSON, form or query string) acts on a breaker.
+ *
+ * It has no authentication of its own: mount it behind your own check (see the adapters).
+ */
+export class AdminApi {
+  private readonly tallies = new Map<string, { allowed: number; limited: number }>();
+
+  constructor(private readonly core: BreakwaterCore) {
+    for (const g of core.guards) this.addGuard(g);
+    core.onGuard((g) => this.addGuard(g));
+  }
+
+  snapshot(): AdminSnapshot {
+    const core = this.core;
+    const out: AdminSnapshot = {
+      closing: core.isClosing,
+      breakers: [],
+      bulkheads: [],
+      limiters: [],
+      pools: [],
+    };
+    for (const b of core.breakers) out.breakers.push({ name: b.name, state: b.state, stats: b.stats });
+    for (const g of core.guards) {
+      if (g.bulkhead) out.bulkheads.push({ name: g.bulkhead.name, stats: g.bulkhead.stats });
+      const l = g.limiter;
+      if (l) {
+        const t = this.tallies.get(l.name) ?? { allowed: 0, limited: 0 };
+        out.limiters.push({ name: l.name, windows: l.windows, allowed: t.allowed, limited: t.limited });
+      }
+    }
+    for (const p of listPools(core.pools)) {
+      let stats: PoolStats | null;
+      try {
+        stats = p.stats();
+      } catch {
+        stats = null;
+      }
+      out.pools.push({ name: p.name, stats });
+    }
+    return out;
+  }
+
+  /** Answers one request; never throws (a bad request is a 4xx). */
+  async handle(req: AdminRequest): Promise<EndpointAnswer> {
+    const method = req.method.toUpperCase();
+    if (method === 'GET' || method === 'HEAD') return json(200, this.snapshot());
+    if (method !== 'POST') {
+      return {
+        ...json(405, { error: 'method not allowed' }),
+        headers: [...JSON_HEADERS, ['Allow', 'GET, POST']],
+      };
+    }
+    let params: Record<string, unknown>;
+    try {
+      params = { ...(req.query ?? {}), ...(await this.bodyOf(req)) };
+    } catch (e) {
+      const status = (e as { status?: number }).status === 413 ? 413 : 400;
+      return json(status, { error: e instanceof Error ? e.message : 'bad request body' });
+    }
+    const { breaker: name, action } = params;
+    if (typeof action !== 'string' || !ACTIONS.includes(action as AdminAction))
+      return json(400, { error: "action must be 'reset', 'open' or 'close'" });
+    if (typeof name !== 'string' || name.length === 0)
+      return json(400, { error: 'breaker must name a breaker' });
+    const breaker = this.core.breakers.get(name);
+    if (breaker === undefined) return json(404, { error: 'no such breaker' });
+    breaker[action as AdminAction]();
+    return json(200, { name: breaker.name, action, state: breaker.state, stats: breaker.stats });
+  }
+
+  private async bodyOf(req: AdminRequest): Promise<Record<string, unknown>> {
+    let body = req.body;
+    if (body === undefined && req.stream !== undefined) body = await readBody(req.stream);
+    if (body === undefined || body === null || body === '') return {};
+    if (Buffer.isBuffer(body)) body = body.toString('utf8');
+    if (typeof body === 'string') {
+      const t = body.trim();
+      if (t.startsWith('{')) body = JSON.parse(t);
+      else return Object.fromEntries(new URLSearchParams(t));
+    }
+    if (typeof body !== 'object' || Array.isArray(body)) throw new Error('body must be a JSON object');
+    return body as Record<string, unknown>;
+  }
+
+  private addGuard(g: RouteGuard): void {
+    const l = g.limiter;
+    if (l === undefined || this.tallies.has(l.name)) return;
+    const t = { allowed: 0, limited: 0 };
+    this.tallies.set(l.name, t);
+    l.onDecision((e) => (e.allowed ? t.allowed++ : t.limited++));
+  }
+}
+
+function json(status: number, value: unknown): EndpointAnswer {
+  return { status, headers: JSON_HEADERS, body: JSON.stringify(value) };
+}

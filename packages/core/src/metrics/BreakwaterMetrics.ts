@@ -1,0 +1,242 @@
+import { register as globalRegistry, Registry } from 'prom-client';
+import type { BreakwaterCore, RejectionEvent } from '../Breakwater.js';
+import type { CircuitBreaker, StateChange } from '../breaker/CircuitBreaker.js';
+import type { Bulkhead } from '../bulkhead/Bulkhead.js';
+import { ConfigError } from '../errors.js';
+import type { RejectionReason } from '../guard/problem.js';
+import type { RouteGuard } from '../guard/RouteGuard.js';
+import type { Pool } from '../pools/types.js';
+import type { Disposable } from '../util/events.js';
+import { type MetricsAnswer, renderMetrics } from './exposition.js';
+import { listPools, onPoolAdded } from './listPools.js';
+import { MetricSet, type MetricSet as MetricSetT, type MetricsSource } from './MetricSet.js';
+import { RouteSeries, UNMATCHED_ROUTE } from './RouteSeries.js';
+
+/** Metrics settings of `breakwater()`. */
+export interface MetricsOptions {
+  /** prom-client `Registry`. Default: prom-client's global registry. */
+  registry?: unknown;
+  /** Metric name prefix. Default `'breakwater_'`. */
+  prefix?: string;
+}
+
+const PREFIX_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+/** State label values of transitions; half-open is written `half_open` as Prometheus labels go. */
+const STATE_LABEL = { closed: 'closed', open: 'open', 'half-open': 'half_open' } as const;
+
+/**
+ * The metrics of one Breakwater instance: subscribes to its guards, breakers and pools
+ * (those built later too) and feeds the shared {@link MetricSet} of its registry.
+ */
+export class BreakwaterMetrics implements MetricsSource {
+  readonly registry: Registry;
+  readonly prefix: string;
+  /** The series every request no route matched shares. */
+  readonly unmatched: RouteSeries;
+  /** Milliseconds on a monotonic clock (the injected clock when one was given). */
+  readonly now: () => number;
+  private readonly set: MetricSetT;
+  private readonly subs: Disposable[] = [];
+  private readonly seenPools = new Set<Pool>();
+  private readonly byRoute = new Map<string, RouteSeries>();
+  private readonly rejectionChildren = new Map<string, Map<RejectionReason, { inc(): void }>>();
+  private disposed = false;
+
+  constructor(
+    private readonly core: BreakwaterCore,
+    options: MetricsOptions = {},
+  ) {
+    const registry = options.registry ?? globalRegistry;
+    if (!isRegistry(registry))
+      throw new ConfigError('breakwater.registry', registry, 'a prom-client Registry');
+    const prefix = options.prefix ?? 'breakwater_';
+    if (typeof prefix !== 'string' || (prefix !== '' && !PREFIX_RE.test(prefix)))
+      throw new ConfigError('breakwater.prefix', prefix, "a metric name prefix like 'breakwater_'");
+    this.registry = registry;
+    this.prefix = prefix;
+    this.set = MetricSet.for(registry, prefix);
+    this.now = core.options.clock === undefined ? performanceNow : () => core.clock.now();
+    this.unmatched = this.route(UNMATCHED_ROUTE);
+
+    for (const b of core.breakers) this.addBreaker(b);
+    this.subs.push(core.breakers.onAdd((b) => this.addBreaker(b)));
+    for (const g of core.guards) this.addGuard(g);
+    this.subs.push(core.onGuard((g) => this.addGuard(g)));
+    this.subs.push(core.onRejected((e) => this.rejected(e)));
+    const poolSub = onPoolAdded(core.pools, (p) => this.addPool(p));
+    if (poolSub) this.subs.push(poolSub);
+    this.set.sources.add(this);
+  }
+
+  /** The series of a route pattern (`/users/:id`, `/api/*`). Patterns only: never a raw URL. */
+  route(pattern: string): RouteSeries {
+    let s = this.byRoute.get(pattern);
+    if (s === undefined) {
+      s = new RouteSeries(this.set.requestDuration, pattern);
+      this.byRoute.set(pattern, s);
+    }
+    return s;
+  }
+
+  /** The exposition of the whole registry: OpenMetrics when `accept` prefers it, else text. */
+  render(accept: string | undefined): Promise<MetricsAnswer> {
+    return renderMetrics(this.registry, accept);
+  }
+
+  // --- MetricsSource: read at scrape time ------------------------------------------------
+
+  breakers(): Iterable<CircuitBreaker> {
+    return this.core.breakers;
+  }
+
+  *bulkheads(): Iterable<Bulkhead> {
+    for (const g of this.core.guards) if (g.bulkhead !== undefined) yield g.bulkhead;
+  }
+
+  pools(): readonly Pool[] {
+    const pools = listPools(this.core.pools);
+    // Managers that cannot announce additions are caught up here, at the first scrape.
+    for (const p of pools) if (!this.seenPools.has(p)) this.addPool(p);
+    return pools;
+  }
+
+  /** Stops feeding the metrics and leaves the shared set (its gauges no longer report this instance). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.set.sources.delete(this);
+    for (const s of this.subs.splice(0)) s.dispose();
+  }
+
+  // --- subscriptions ---------------------------------------------------------------------
+
+  private addGuard(g: RouteGuard): void {
+    const set = this.set;
+    const reasons: RejectionReason[] = [];
+    const limiter = g.limiter;
+    if (limiter !== undefined) {
+      reasons.push('rate_limited');
+      const allowed = set.rateLimitRequests.labels({ limiter: limiter.name, result: 'allowed' });
+      const limited = set.rateLimitRequests.labels({ limiter: limiter.name, result: 'limited' });
+      allowed.inc(0);
+      limited.inc(0);
+      this.subs.push(limiter.onDecision((e) => (e.allowed ? allowed : limited).inc()));
+    }
+    if (g.breaker !== undefined) reasons.push('circuit_open');
+    const bulkhead = g.bulkhead;
+    if (bulkhead !== undefined) {
+      reasons.push('bulkhead_full');
+      const rejected = set.bulkheadRejected.labels({ bulkhead: bulkhead.name });
+      const wait = set.bulkheadQueueWait.labels({ bulkhead: bulkhead.name });
+      rejected.inc(0);
+      set.bulkheadQueueWait.zero({ bulkhead: bulkhead.name });
+      this.subs.push(bulkhead.onReject(() => rejected.inc()));
+      this.subs.push(bulkhead.onQueueWait((ms) => wait.observe(ms / 1000)));
+    }
+    if (g.timeoutMs !== undefined) reasons.push('timeout');
+    // Zeroed up front so rates and ratios have a series before the first refusal.
+    for (const r of reasons) this.rejectionChild(g.name, r).inc(0);
+  }
+
+  private addBreaker(b: CircuitBreaker): void {
+    const set = this.set;
+    const calls = {
+      success: set.breakerCalls.labels({ breaker: b.name, result: 'success' }),
+      failure: set.breakerCalls.labels({ breaker: b.name, result: 'failure' }),
+      slow: set.breakerCalls.labels({ breaker: b.name, result: 'slow' }),
+      rejected: set.breakerCalls.labels({ breaker: b.name, result: 'rejected' }),
+    };
+    for (const c of Object.values(calls)) c.inc(0);
+    this.subs.push(b.onCall((r) => calls[r].inc()));
+    const transitions = new Map<string, { inc(): void }>();
+    this.subs.push(
+      b.onStateChange((c: StateChange) => {
+        const key = c.from + c.to;
+        let child = transitions.get(key);
+        if (child === undefined) {
+          child = set.breakerTransitions.labels({
+            breaker: b.name,
+            from: STATE_LABEL[c.from],
+            to: STATE_LABEL[c.to],
+          });
+          transitions.set(key, child);
+        }
+        child.inc();
+      }),
+    );
+  }
+
+  private addPool(p: Pool): void {
+    if (this.seenPools.has(p)) return;
+    this.seenPools.add(p);
+    const set = this.set;
+    const pool = p.name;
+    const ev = p.events;
+    const timeouts = set.poolAcquireTimeouts.labels({ pool });
+    const failures = set.poolHealthCheckFailures.labels({ pool });
+    timeouts.inc(0);
+    failures.inc(0);
+    if (ev === undefined) return;
+    if (ev.onAcquire) {
+      const h = set.poolAcquire.labels({ pool });
+      this.subs.push(ev.onAcquire((ms) => h.observe(ms / 1000)));
+    }
+    if (ev.onAcquireTimeout) this.subs.push(ev.onAcquireTimeout(() => timeouts.inc()));
+    if (ev.onHealthCheck) {
+      const h = set.poolHealthCheckDuration.labels({ pool });
+      this.subs.push(
+        ev.onHealthCheck((e) => {
+          h.observe(e.durationMs / 1000);
+          if (!e.ok) failures.inc();
+        }),
+      );
+    }
+    if (ev.onRequest) this.subs.push(ev.onRequest(outcomeCounter(set.poolRequests, pool)));
+    if (ev.onRetry) this.subs.push(ev.onRetry(outcomeCounter(set.poolRetries, pool)));
+  }
+
+  private rejected(e: RejectionEvent): void {
+    this.rejectionChild(e.route, e.reason).inc();
+  }
+
+  private rejectionChild(route: string, reason: RejectionReason): { inc(n?: number): void } {
+    let byReason = this.rejectionChildren.get(route);
+    if (byReason === undefined) this.rejectionChildren.set(route, (byReason = new Map()));
+    let child = byReason.get(reason);
+    if (child === undefined) {
+      child = this.set.rejections.labels({ route, reason });
+      byReason.set(reason, child);
+    }
+    return child;
+  }
+}
+
+/** A listener counting outcomes of one pool, children cached by outcome. */
+function outcomeCounter(counter: MetricSetT['poolRequests'], pool: string): (outcome: string) => void {
+  const children = new Map<string, { inc(): void }>();
+  return (outcome) => {
+    let c = children.get(outcome);
+    if (c === undefined) {
+      c = counter.labels({ pool, outcome });
+      children.set(outcome, c);
+    }
+    c.inc();
+  };
+}
+
+function isRegistry(r: unknown): r is Registry {
+  if (r instanceof Registry) return true;
+  const o = r as Partial<Registry> | null;
+  return (
+    typeof o === 'object' &&
+    o !== null &&
+    typeof o.registerMetric === 'function' &&
+    typeof o.getSingleMetric === 'function' &&
+    typeof o.getMetricsAsArray === 'function'
+  );
+}
+
+function performanceNow(): number {
+  return performance.now();
+}

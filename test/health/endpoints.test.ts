@@ -1,0 +1,166 @@
+/**
+ * Health and admin endpoints through both adapters: pass, warn, fail, readiness during
+ * shutdown, and admin actions behind a token check.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { breakwater as expressBreakwater } from '@breakwater/express';
+import { breakwater as koaBreakwater } from '@breakwater/koa';
+import Router from '@koa/router';
+import express from 'express';
+import Koa from 'koa';
+import { Registry } from 'prom-client';
+import request from 'supertest';
+import { afterEach, describe, expect, test } from 'vitest';
+
+type Handler = Parameters<typeof request>[0];
+interface Instance {
+  bw: ReturnType<typeof expressBreakwater> | ReturnType<typeof koaBreakwater>;
+  handler: Handler;
+}
+
+const TOKEN = 'sesame';
+function tokenOk(header: string | undefined): boolean {
+  const given = Buffer.from(header ?? '');
+  const want = Buffer.from(`Bearer ${TOKEN}`);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+function expressApp(): Instance {
+  const bw = expressBreakwater({ registry: new Registry(), breakers: { upstream: {} } });
+  const app = express();
+  app.use(bw.middleware());
+  app.get('/health/live', bw.health('live'));
+  app.get('/health/ready', bw.health('ready'));
+  app.get('/health', bw.health());
+  app.use(
+    '/admin',
+    (req, res, next) => (tokenOk(req.headers.authorization) ? next() : res.status(401).end()),
+    express.json(),
+    bw.admin(),
+  );
+  return { bw, handler: app };
+}
+
+function koaApp(): Instance {
+  const bw = koaBreakwater({ registry: new Registry(), breakers: { upstream: {} } });
+  const app = new Koa();
+  const router = new Router();
+  app.use(bw.middleware());
+  router.get('/health/live', bw.health('live'));
+  router.get('/health/ready', bw.health('ready'));
+  router.get('/health', bw.health());
+  router.all(
+    '/admin',
+    async (ctx, next) => {
+      if (!tokenOk(ctx.get('Authorization') || undefined)) {
+        ctx.status = 401;
+        return;
+      }
+      await next();
+    },
+    bw.admin(),
+  );
+  app.use(router.routes());
+  return { bw, handler: app.callback() };
+}
+
+const instances: Instance[] = [];
+afterEach(async () => {
+  await Promise.all(instances.splice(0).map((i) => i.bw.close()));
+});
+
+describe.each([
+  ['Express', expressApp],
+  ['Koa', koaApp],
+])('%s health', (_name, make) => {
+  function setup() {
+    const i = make();
+    instances.push(i);
+    return i;
+  }
+
+  test('pass: 200 application/health+json with one entry per pool and check', async () => {
+    const { bw, handler } = setup();
+    bw.pools.add({
+      name: 'api',
+      stats: () => ({ active: 0, idle: 1, pending: 0, max: 2 }),
+      health: async () => ({ status: 'pass', latencyMs: 2, time: new Date().toISOString() }),
+      close: async () => {},
+    });
+    bw.health.register('db', async () => ({ status: 'pass', observedValue: 4, observedUnit: 'ms' }));
+    const r = await request(handler).get('/health');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^application\/health\+json/);
+    const body = JSON.parse(r.text);
+    expect(body.status).toBe('pass');
+    expect(Object.keys(body.checks).sort()).toEqual(['breaker:upstream', 'db', 'pool:api']);
+    expect(body.checks.db[0]).toMatchObject({ status: 'pass', observedValue: 4, observedUnit: 'ms' });
+    expect((await request(handler).get('/health/ready')).status).toBe(200);
+  });
+
+  test('warn: a failing non-critical check, or an open breaker', async () => {
+    const { bw, handler } = setup();
+    bw.breakers.get('upstream')!.open();
+    const r = await request(handler).get('/health');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.text).status).toBe('warn');
+    expect((await request(handler).get('/health/ready')).status).toBe(200);
+  });
+
+  test('fail: a failing critical check → 503 on ready and detailed', async () => {
+    const { bw, handler } = setup();
+    bw.health.register('db', () => false, { critical: true });
+    const r = await request(handler).get('/health/ready');
+    expect(r.status).toBe(503);
+    expect(JSON.parse(r.text)).toMatchObject({ status: 'fail', checks: { db: [{ status: 'fail' }] } });
+    expect((await request(handler).get('/health')).status).toBe(503);
+    expect((await request(handler).get('/health/live')).status).toBe(200);
+  });
+
+  test('readiness turns 503 as soon as close begins, while pools still drain', async () => {
+    const { bw, handler } = setup();
+    let release!: () => void;
+    bw.pools.add({
+      name: 'draining',
+      stats: () => ({ active: 1, idle: 0, pending: 0, max: 1 }),
+      health: async () => ({ status: 'pass', time: new Date().toISOString() }),
+      close: () => new Promise<void>((r) => (release = r)),
+    });
+    expect((await request(handler).get('/health/ready')).status).toBe(200);
+    const closing = bw.close();
+    const r = await request(handler).get('/health/ready');
+    expect(r.status).toBe(503);
+    expect(JSON.parse(r.text)).toMatchObject({ status: 'fail', output: 'shutting down' });
+    expect((await request(handler).get('/health/live')).status).toBe(200);
+    release();
+    await closing;
+  });
+
+  test('admin: listing and breaker actions behind a token', async () => {
+    const { bw, handler } = setup();
+    expect((await request(handler).get('/admin')).status).toBe(401);
+    const auth = { Authorization: `Bearer ${TOKEN}` };
+    const list = await request(handler).get('/admin').set(auth);
+    expect(list.status).toBe(200);
+    expect(JSON.parse(list.text).breakers).toEqual([
+      expect.objectContaining({ name: 'upstream', state: 'closed' }),
+    ]);
+    const opened = await request(handler)
+      .post('/admin')
+      .set(auth)
+      .send({ breaker: 'upstream', action: 'open' });
+    expect(opened.status).toBe(200);
+    expect(bw.breakers.get('upstream')!.state).toBe('open');
+    const reset = await request(handler).post('/admin?breaker=upstream&action=reset').set(auth);
+    expect(reset.status).toBe(200);
+    expect(bw.breakers.get('upstream')!.state).toBe('closed');
+    expect(
+      (await request(handler).post('/admin').set(auth).send({ breaker: 'x', action: 'open' })).status,
+    ).toBe(404);
+  });
+
+  test('an unknown health kind fails at mount time', () => {
+    const { bw } = setup();
+    expect(() => (bw.health as (k: string) => unknown)('readiness')).toThrow(/health\(kind\)/);
+  });
+});
