@@ -1,0 +1,189 @@
+import {
+  type Clock,
+  type ConfigError,
+  isConfigError,
+  type RateLimitDecision,
+  RateLimiter,
+  type RateLimitWindow,
+} from '@breakwater/core';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { isStoreUnavailableError, type StoreUnavailableError } from './errors.js';
+import { RedisPool } from './RedisPool.js';
+import { RedisRateLimitStore, type RedisRateLimitStoreOptions } from './RedisRateLimitStore.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Real Redis or a loud skip (a failure under CI=true). */
+async function redisUp(): Promise<boolean> {
+  const c = new Redis(REDIS_URL, { lazyConnect: true, retryStrategy: () => null, connectTimeout: 500 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    return (await c.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
+  }
+}
+const up = await redisUp();
+if (!up) {
+  const msg = `!!!!! SKIPPING RedisRateLimitStore unit tests: no Redis at ${REDIS_URL} !!!!!`;
+  if (process.env.CI === 'true') throw new Error(msg);
+  console.warn(msg);
+}
+
+const prefix = `bwtest:store:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
+
+function manualClock(start = 1_700_000_000_000): Clock & { t: number } {
+  const c = { t: start, now: () => c.t, setTimeout: () => 0, clearTimeout: () => {} };
+  return c;
+}
+
+function win(
+  limit: number,
+  windowMs: number,
+  algorithm: RateLimitWindow['algorithm'] = 'token-bucket',
+  burst = limit,
+): RateLimitWindow {
+  return Object.freeze({ name: `w${windowMs}`, algorithm, limit, windowMs, burst });
+}
+
+describe('options', () => {
+  const client = { evalsha() {} } as unknown as Redis;
+  const bad: Array<[RedisRateLimitStoreOptions, string]> = [
+    [{}, 'store'],
+    [{ client, pool: {} as RedisPool }, 'store'],
+    [{ client: {} as Redis }, 'store.client'],
+    [{ client, prefix: 'a{b' }, 'store.prefix'],
+    [{ client, timeout: 'quick' }, 'store.timeout'],
+    [{ client, timeout: 0 }, 'store.timeout'],
+    [{ client, breaker: { failureRateThreshold: 2 } }, 'store.breaker.failureRateThreshold'],
+    [{ client, clock: 5 as never }, 'store.clock'],
+    [{ client, ttl: 5 } as never, 'store.ttl'],
+  ];
+  test.each(bad)('%o fails naming %s', (opts, path) => {
+    let err: unknown;
+    try {
+      new RedisRateLimitStore(opts);
+    } catch (e) {
+      err = e;
+    }
+    expect(isConfigError(err)).toBe(true);
+    expect((err as ConfigError).path).toBe(path);
+  });
+});
+
+describe.skipIf(!up)('RedisRateLimitStore on real Redis', () => {
+  let client: Redis;
+  let store: RedisRateLimitStore;
+  beforeAll(() => {
+    client = new Redis(REDIS_URL);
+    store = new RedisRateLimitStore({ client, prefix });
+  });
+  afterAll(async () => {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+    await client.quit();
+  });
+
+  test('token bucket by Redis time: the burst, then a refusal with Retry-After', async () => {
+    const w = [win(3, 60_000)];
+    const ds: RateLimitDecision[] = [];
+    for (let i = 0; i < 4; i++) ds.push(await store.consume('tb', w, 1));
+    expect(ds.map((d) => d.allowed)).toEqual([true, true, true, false]);
+    expect(ds.map((d) => d.remaining[0])).toEqual([2, 1, 0, 0]);
+    expect(ds[3]!.violated).toEqual([0]);
+    // One token per 20s; a few ms of Redis time may have passed between the calls.
+    expect(ds[3]!.retryAfterMs).toBeGreaterThan(19_000);
+    expect(ds[3]!.retryAfterMs).toBeLessThanOrEqual(20_000);
+  });
+
+  test('keys live under the prefix in a hash tag, with a TTL so idle keys vanish', async () => {
+    expect(store.redisKey('GET /x:1.2.3.4')).toBe(`${prefix}{GET /x:1.2.3.4}`);
+    await store.consume('ttl', [win(5, 100, 'fixed-window')], 1);
+    const k = store.redisKey('ttl');
+    const pttl = await client.pttl(k);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(200); // two windows of a fixed window
+    await new Promise((r) => setTimeout(r, 260));
+    expect(await client.exists(k)).toBe(0);
+  });
+
+  test('several windows are decided atomically: a refusal consumes from none', async () => {
+    const clock = manualClock();
+    const s = new RedisRateLimitStore({ client, prefix, clock });
+    const w = [win(10, 1000, 'fixed-window'), win(3, 60_000, 'sliding-window'), win(5, 10_000)];
+    for (let i = 0; i < 3; i++) expect((await s.consume('multi', w, 1)).allowed).toBe(true);
+    const refused = await s.consume('multi', w, 1);
+    expect(refused.allowed).toBe(false);
+    expect(refused.violated).toEqual([1]);
+    expect(refused.remaining).toEqual([7, 0, 2]); // the others kept what they had
+    clock.t += 1000;
+    const again = await s.consume('multi', w, 1);
+    expect(again.allowed).toBe(false);
+    expect(again.remaining[0]).toBe(10); // new fixed window, nothing taken by the refusals
+  });
+
+  test('cost: zero is free, more than the burst is refused with the window as wait', async () => {
+    const clock = manualClock();
+    const s = new RedisRateLimitStore({ client, prefix, clock });
+    const w = [win(4, 1000)];
+    expect(await s.consume('cost', w, 0)).toMatchObject({ allowed: true, remaining: [4] });
+    expect(await s.consume('cost', w, 2.5)).toMatchObject({ allowed: true, remaining: [1] });
+    const d = await s.consume('cost', w, 5);
+    expect(d).toMatchObject({ allowed: false, retryAfterMs: 1000, violated: [0] });
+    await expect(s.consume('cost', w, Number.NaN)).rejects.toThrow(RangeError);
+  });
+
+  test('reset() forgets a key', async () => {
+    const w = [win(1, 60_000)];
+    expect((await store.consume('reset', w, 1)).allowed).toBe(true);
+    expect((await store.consume('reset', w, 1)).allowed).toBe(false);
+    await store.reset('reset');
+    expect((await store.consume('reset', w, 1)).allowed).toBe(true);
+  });
+
+  test('works through a RedisPool and a RateLimiter (the limiter prefixes its name)', async () => {
+    const pool = new RedisPool({ url: REDIS_URL, healthCheck: false });
+    try {
+      const s = new RedisRateLimitStore({ pool, prefix });
+      const l = new RateLimiter({ limit: 2, window: '1m', store: s }, { name: 'GET /pool' });
+      const ds = [await l.consume('k'), await l.consume('k'), await l.consume('k')];
+      expect(ds.map((d) => d.allowed)).toEqual([true, true, false]);
+      expect(await client.exists(`${prefix}{GET /pool:k}`)).toBe(1);
+      expect(s.stats).toMatchObject({ decisions: 3, errors: 0 });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a failing client: typed errors, then the breaker refuses without asking Redis', async () => {
+    const dead = new Redis(REDIS_URL, { lazyConnect: true, enableOfflineQueue: false });
+    dead.on('error', () => {});
+    const s = new RedisRateLimitStore({
+      client: dead,
+      prefix,
+      breaker: { consecutiveFailures: 3, openFor: '10s' },
+    });
+    const errs: unknown[] = [];
+    for (let i = 0; i < 6; i++) errs.push(await s.consume('k', [win(5, 1000)], 1).catch((e: unknown) => e));
+    expect(errs.every(isStoreUnavailableError)).toBe(true);
+    expect(errs.map((e) => (e as StoreUnavailableError).reason)).toEqual([
+      'error',
+      'error',
+      'error',
+      'circuit_open',
+      'circuit_open',
+      'circuit_open',
+    ]);
+    expect((errs[3] as StoreUnavailableError).retryAfterMs).toBeGreaterThan(9000);
+    expect(s.stats).toMatchObject({ errors: 3, shortCircuited: 3, decisions: 0 });
+    expect(s.breaker.state).toBe('open');
+    // Through a limiter the failure becomes the onStoreError decision.
+    const l = new RateLimiter({ limit: 1, window: '1s', store: s, onStoreError: 'deny' });
+    expect((await l.consume('k')).allowed).toBe(false);
+    dead.disconnect();
+  });
+});
