@@ -12,15 +12,20 @@ export interface MemoryStoreOptions {
 }
 
 interface Entry {
+  key: string;
   s: number[];
   expiresAt: number;
+  /** Removed from the map by reset(); its queue slot is skipped. */
+  dead: boolean;
 }
 
 /**
  * The in-process store: bounded by `maxKeys`, with no timer per key. Expired keys are
  * dropped by a sweep of the oldest entries each time a key is added (a second-chance
  * rotation, so long-lived keys do not shield expired ones behind them), and the oldest
- * are evicted past the cap. Decisions are synchronous.
+ * are evicted past the cap. Age order lives in a queue of our own: iterating a Map from
+ * its head after many deletions walks every deleted slot, which made each new key cost
+ * time in proportion to the store's size. Decisions are synchronous.
  *
  * The decision object returned is reused by the next call: read it before calling again.
  */
@@ -28,6 +33,9 @@ export class MemoryStore implements RateLimitStore {
   readonly maxKeys: number;
   private readonly clock: Clock;
   private readonly map = new Map<string, Entry>();
+  /** Entries oldest first, from `head`; compacted once half of it is consumed. */
+  private queue: Entry[] = [];
+  private head = 0;
   private readonly result: RateLimitDecision = {
     allowed: true,
     remaining: [],
@@ -51,10 +59,11 @@ export class MemoryStore implements RateLimitStore {
     const n = windows.length;
     let e = this.map.get(key);
     if (e === undefined) {
-      e = { s: new Array<number>(n * SLOTS), expiresAt: 0 };
+      e = { key, s: new Array<number>(n * SLOTS), expiresAt: 0, dead: false };
       for (let i = 0; i < n; i++) init(e.s, i * SLOTS, windows[i]!, now);
       this.sweep(now);
       this.map.set(key, e);
+      this.queue.push(e);
       if (this.map.size > this.maxKeys) this.evictOldest();
     } else if (e.expiresAt <= now || e.s.length !== n * SLOTS) {
       if (e.s.length !== n * SLOTS) e.s = new Array<number>(n * SLOTS);
@@ -100,24 +109,55 @@ export class MemoryStore implements RateLimitStore {
   }
 
   reset(key: string): void {
+    const e = this.map.get(key);
+    if (e === undefined) return;
+    e.dead = true;
     this.map.delete(key);
   }
 
   close(): void {
     this.map.clear();
+    this.queue = [];
+    this.head = 0;
+  }
+
+  /** The oldest live entry, dropping dead slots on the way; undefined when empty. */
+  private oldest(): Entry | undefined {
+    while (this.head < this.queue.length) {
+      const e = this.queue[this.head]!;
+      if (!e.dead) return e;
+      this.queue[this.head++] = undefined as unknown as Entry;
+    }
+    return undefined;
+  }
+
+  private shift(): void {
+    this.queue[this.head++] = undefined as unknown as Entry;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
   }
 
   private sweep(now: number): void {
     // Look at two of the oldest entries: drop expired ones, rotate live ones to the back.
-    for (let k = 0; k < 2 && this.map.size > 0; k++) {
-      const first = this.map.entries().next().value as [string, Entry];
-      this.map.delete(first[0]);
-      if (first[1].expiresAt > now) this.map.set(first[0], first[1]);
+    for (let k = 0; k < 2; k++) {
+      const e = this.oldest();
+      if (e === undefined) return;
+      this.shift();
+      if (e.expiresAt > now) this.queue.push(e);
+      else {
+        e.dead = true;
+        this.map.delete(e.key);
+      }
     }
   }
 
   private evictOldest(): void {
-    const oldest = this.map.keys().next().value as string;
-    this.map.delete(oldest);
+    const e = this.oldest();
+    if (e === undefined) return;
+    this.shift();
+    e.dead = true;
+    this.map.delete(e.key);
   }
 }

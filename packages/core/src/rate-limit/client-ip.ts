@@ -4,9 +4,13 @@
  * their /64, since one host is routinely given a whole /64 and could otherwise rotate
  * through 2^64 keys. No regex: this runs on every request.
  */
+/** Longest key kept: an IPv6 address with a zone fits; garbage is cut. */
+const MAX_KEY = 45;
+
 export function clientIpKey(ip: string | undefined): string {
   if (ip === undefined || ip.length === 0) return 'unknown';
-  if (ip.indexOf(':') === -1) return ip;
+  // Behind a trusted proxy this is whatever X-Forwarded-For said: bound what one key costs.
+  if (ip.indexOf(':') === -1) return ip.length <= MAX_KEY ? ip : ip.slice(0, MAX_KEY);
   if (ip.startsWith('::ffff:') && ip.indexOf('.') !== -1) return ip.slice(7);
   return ipv6Prefix64(ip);
 }
