@@ -13,6 +13,11 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm -v 2>/dev/null)" != "$want" ];
   export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 fi
 pnpm install --frozen-lockfile --reporter=silent
-pnpm run --silent build >/dev/null
+# Quiet when it works; the whole log when it does not.
+if ! build_log=$(pnpm run --silent build 2>&1); then
+  echo "$build_log" >&2
+  echo "setup: the build failed" >&2
+  exit 1
+fi
 # Anything after the script's name runs with pnpm on PATH: `bash scripts/setup.sh pnpm test:run`.
 if [ $# -gt 0 ]; then exec "$@"; fi

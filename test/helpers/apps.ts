@@ -6,10 +6,10 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Router from '@koa/router';
 import type { BreakwaterContext, BreakwaterOptions, RoutePolicy } from '@breakwater/core';
 import { breakwater as expressBreakwater } from '@breakwater/express';
 import { breakwater as koaBreakwater } from '@breakwater/koa';
+import Router from '@koa/router';
 import express5 from 'express';
 import express4 from 'express4';
 import Koa3 from 'koa';

@@ -178,8 +178,11 @@ export async function startCluster(size = 3): Promise<PrivateCluster> {
             'yes',
             '--cluster-config-file',
             join(nodeDir, 'nodes.conf'),
+            // Redis's default. A short timeout lets a node starved of CPU on a loaded CI machine
+            // be marked failing mid-test (cluster_state:fail, CLUSTERDOWN, clients reconnecting);
+            // nothing here needs failures detected quickly.
             '--cluster-node-timeout',
-            '2000',
+            '15000',
           ],
           nodeDir,
         ),
@@ -195,14 +198,17 @@ export async function startCluster(size = 3): Promise<PrivateCluster> {
           err ? reject(new Error(`cluster create failed: ${stderr || stdout}`)) : resolve(),
       ),
     );
-    // Every node must agree the cluster is up before clients connect.
+    // `--cluster create` returns once the nodes have met; each node then still has to learn
+    // the others' slots (gossip) and switch to cluster_state:ok on its own clock. A client
+    // that connects before that reads an incomplete slot map from whichever node it asks,
+    // or a failing CLUSTER INFO: ioredis's Cluster then drops the connect without settling
+    // it (a dedicated, non-retrying client hangs until its connect timeout) or redirects
+    // commands mid-test. So wait until every node reports the cluster ok with every slot
+    // served, and every node describes the same masters, slots and links.
     await waitFor(
-      async () => {
-        const states = await Promise.all(servers.map((s) => clusterState(s.port)));
-        return states.every((st) => st === 'ok');
-      },
-      10_000,
-      'cluster_state:ok',
+      () => clusterSettled(servers.map((s) => s.port)),
+      20_000,
+      'every node to agree the cluster is ok',
     );
   } catch (e) {
     await Promise.all(servers.map((s) => s.kill()));
@@ -218,13 +224,42 @@ export async function startCluster(size = 3): Promise<PrivateCluster> {
   };
 }
 
-function clusterState(port: number): Promise<string | undefined> {
+function redisCli(port: number, ...args: string[]): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile('redis-cli', ['-p', String(port), 'cluster', 'info'], { timeout: 2000 }, (err, stdout) => {
-      if (err) return resolve(undefined);
-      resolve(/cluster_state:(\w+)/.exec(stdout)?.[1]);
-    });
+    execFile('redis-cli', ['-p', String(port), ...args], { timeout: 2000 }, (err, stdout) =>
+      resolve(err ? undefined : stdout),
+    );
   });
+}
+
+/**
+ * True when every node says `cluster_state:ok` with all 16384 slots ok and knows all the
+ * nodes, and all nodes give the same view of the cluster: each master with its slots,
+ * connected, flagged neither failing nor in handshake.
+ */
+async function clusterSettled(ports: number[]): Promise<boolean> {
+  const infos = await Promise.all(ports.map((p) => redisCli(p, 'cluster', 'info')));
+  for (const info of infos) {
+    if (info === undefined || !/cluster_state:ok/.test(info)) return false;
+    if (!/cluster_slots_ok:16384\b/.test(info)) return false;
+    if (Number(/cluster_known_nodes:(\d+)/.exec(info)?.[1]) !== ports.length) return false;
+  }
+  const views = await Promise.all(ports.map((p) => redisCli(p, 'cluster', 'nodes')));
+  const normalised = views.map((v) => {
+    if (v === undefined) return undefined;
+    const lines = v
+      .trim()
+      .split('\n')
+      .map((line) => {
+        // <id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <link> <slots…>
+        const f = line.trim().split(' ');
+        const flags = (f[2] ?? '').replace('myself,', '');
+        if (flags !== 'master' || f[7] !== 'connected') return undefined;
+        return `${f[1]?.split('@')[0]} ${f.slice(8).join(' ')}`;
+      });
+    return lines.includes(undefined) ? undefined : lines.sort().join('\n');
+  });
+  return normalised[0] !== undefined && normalised.every((v) => v === normalised[0]);
 }
 
 /** A key prefix no other test run shares (the shared Redis is shared with parallel suites). */

@@ -237,6 +237,21 @@ describe.each(flavors)('$name', (flavor) => {
     await sleep(120);
   });
 
+  test('a routes entry taken over by route() leaves one guard and one breaker behind', async () => {
+    const { url } = await start(
+      [{ path: '/both', policy: { circuitBreaker: { consecutiveFailures: 5 } }, handler: ok }],
+      { routes: { 'GET /both': { circuitBreaker: { consecutiveFailures: 1 }, timeout: '1s' } } },
+    );
+    expect((await request(url).get('/both')).status).toBe(200);
+    expect((await request(url).get('/both')).status).toBe(200);
+    const core = app!.bw.core;
+    expect([...core.breakers].map((b) => b.name)).toEqual(['GET /both']);
+    expect(core.guards.map((g) => g.name)).toEqual(['GET /both']);
+    // The route's options won over the entry's.
+    expect(core.breakers.get('GET /both')!.options.consecutiveFailures).toBe(5);
+    expect(core.guards[0]!.timeoutMs).toBe(1000);
+  });
+
   test('onReject renders refusals itself', async () => {
     const onReject =
       flavor.kind === 'express'

@@ -12,6 +12,18 @@ import { type PrivateCluster, redisOrSkip, startCluster } from '../helpers/redis
 
 const up = await redisOrSkip('Redis Cluster tests', ['private']);
 
+/** Resolves when a Cluster client is ready (it connected and read the slot map). */
+function ready(c: Cluster): Promise<void> {
+  if (c.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`Cluster client still ${c.status} after 20s`)), 20_000);
+    c.once('ready', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
 const w = (algorithm: RateLimitWindow['algorithm'], limit: number, windowMs: number): RateLimitWindow =>
   Object.freeze({ name: `${algorithm}-${windowMs}`, algorithm, limit, windowMs, burst: limit });
 
@@ -21,15 +33,21 @@ describe.skipIf(!up)('on a three-node Redis Cluster', () => {
   let plain: Cluster;
 
   beforeAll(async () => {
+    // startCluster returns once every node agrees the cluster is ok (see the helper).
     cluster = await startCluster(3);
+    // Timeouts generous for a loaded CI machine: this file checks behaviour, not latency.
     pool = new RedisPool({
       name: 'cluster',
       nodes: cluster.nodes,
       max: 4,
-      healthCheck: { interval: '200ms', timeout: '500ms' },
+      connectTimeout: '10s',
+      healthCheck: { interval: '200ms', timeout: '5s' },
     });
     plain = new Cluster(cluster.nodes);
-  }, 30_000);
+    plain.on('error', () => {});
+    // Both clients hold the full slot map before the first command.
+    await Promise.all([ready(pool.client as Cluster), ready(plain)]);
+  }, 60_000);
 
   afterAll(async () => {
     await pool?.close();

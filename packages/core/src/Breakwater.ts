@@ -41,7 +41,14 @@ export interface BreakwaterOptions<Policy extends RoutePolicy = RoutePolicy> {
 /** A `routes` entry: its guard, and whether a `route()` middleware has taken the route over. */
 interface EntrySlot {
   key: string;
+  /** The guard's name, and the option path for errors. */
+  name: string;
+  path: string;
+  /** The entry as configured (merged under a claiming route()'s policy). */
   policy: RoutePolicy | undefined;
+  /** `defaults` ⊕ the entry: what the middleware applies. Undefined for a route()'s claim. */
+  merged: RoutePolicy | undefined;
+  /** Built at the entry's first request. */
   guard: RouteGuard | undefined;
   claimed: boolean;
 }
@@ -121,11 +128,13 @@ export class BreakwaterCore {
         const { method, pattern } = parseRouteKey(key, 'breakwater.routes');
         const name = (policy as RoutePolicy | undefined)?.name ?? `${method ?? 'ALL'} ${pattern}`;
         const merged = mergePolicy(this.defaults, checkRoutePolicy(policy, path));
-        const guard = hasProtection(merged) ? this.buildGuard(name, merged, path) : undefined;
+        // Validated now, built at the entry's first request: a route() that takes the entry
+        // over first means its policies are never built twice.
+        if (hasProtection(merged)) buildPolicies(merged, name, path, this.ctx, false);
         let added = false;
         table.getOrAdd(method, pattern, () => {
           added = true;
-          return { key, policy: policy as RoutePolicy, guard, claimed: false };
+          return { key, name, path, policy: policy as RoutePolicy, merged, guard: undefined, claimed: false };
         });
         if (!added) throw new ConfigError(path, key, 'a route listed once');
       }
@@ -154,7 +163,9 @@ export class BreakwaterCore {
   /** The guard of the `routes` entry matching this request, unless a `route()` took it over. */
   entryGuard(method: string, path: string): RouteGuard | undefined {
     const slot = this.table?.match(method, path);
-    return slot === undefined || slot.claimed ? undefined : slot.guard;
+    if (slot === undefined || slot.claimed || slot.merged === undefined) return undefined;
+    if (slot.guard === undefined && hasProtection(slot.merged)) slot.guard = this.buildGuard(slot.name, slot.merged, slot.path);
+    return slot.guard;
   }
 
   /**
@@ -183,12 +194,18 @@ export class BreakwaterCore {
       const anyMethod = this.table.get(undefined, pattern);
       const slot = this.table.getOrAdd(method, pattern, () => ({
         key: `${method} ${pattern}`,
+        name: `${method} ${pattern}`,
+        path: 'route',
         policy: anyMethod?.policy,
+        merged: undefined,
         guard: undefined,
         claimed: true,
       }));
       slot.claimed = true;
       entryPolicy = slot.policy;
+      // The entry guarded requests before this route claimed it: its policies give way.
+      if (slot.guard !== undefined) this.retire(slot.guard, slot.merged);
+      slot.guard = undefined;
     }
     const merged = mergePolicy(mergePolicy(this.defaults, entryPolicy), policy);
     if (!hasProtection(merged)) return undefined;
@@ -207,6 +224,14 @@ export class BreakwaterCore {
       this.metrics?.dispose();
     })();
     return this.closed;
+  }
+
+  /** Forgets a guard that has been replaced: its own breaker leaves the registry. */
+  private retire(guard: RouteGuard, policy: RoutePolicy | undefined): void {
+    const i = this.guards.indexOf(guard);
+    if (i !== -1) this.guards.splice(i, 1);
+    const b = guard.breaker;
+    if (b !== undefined && typeof policy?.circuitBreaker === 'object' && this.breakers.get(b.name) === b) this.breakers.remove(b.name);
   }
 
   private buildGuard(name: string, policy: RoutePolicy, path: string): RouteGuard {

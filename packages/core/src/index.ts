@@ -74,6 +74,7 @@ export {
   PoolUnhealthyError,
 } from './pools/errors.js';
 export type { Pool, PoolEvents, PoolHealth, PoolHealthCheckEvent, PoolStats } from './pools/types.js';
+export * as rateLimitAlgorithms from './rate-limit/algorithms.js';
 export { clientIpKey } from './rate-limit/client-ip.js';
 export { formatPolicyHeader, formatRateLimitHeader, retryAfterSeconds } from './rate-limit/headers.js';
 export { MemoryStore, type MemoryStoreOptions } from './rate-limit/MemoryStore.js';
@@ -101,6 +102,7 @@ export type { RetryOptions } from './retry/options.js';
 export { Retry, type RetryCall, type RetryEvent, type RetryGiveUpReason } from './retry/Retry.js';
 export { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats } from './retry/RetryBudget.js';
 export { parseRetryAfter } from './retry/retryAfter.js';
+export { DeadlineList, type DeadlineNode } from './timeout/DeadlineList.js';
 export { Timeout, type TimeoutContext, type TimeoutOptions } from './timeout/Timeout.js';
 export { type Clock, systemClock, type TimerHandle } from './util/clock.js';
 export { type Duration, parseDuration } from './util/duration.js';

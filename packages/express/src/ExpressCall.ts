@@ -21,8 +21,12 @@ export class ExpressCall extends GuardCall {
   }
 
   clientIp(): string | undefined {
+    const req = this.req;
+    // Without X-Forwarded-For, req.ip is the socket's address whatever the trust-proxy
+    // setting, so the proxy-addr walk (an array and a parse per request) is skipped.
+    if (req.headers['x-forwarded-for'] === undefined) return req.socket?.remoteAddress;
     // req.ip applies Express's trust-proxy setting.
-    return this.req.ip ?? this.req.socket?.remoteAddress;
+    return req.ip ?? req.socket?.remoteAddress;
   }
 
   header(name: string): string | undefined {
@@ -95,4 +99,15 @@ export function onResponseClose(this: GuardedResponse): void {
 export function attach(res: Response, call: ExpressCall): void {
   (res as GuardedResponse)[kCall] = call;
   res.on('close', onResponseClose);
+  // A pipelined request's response waits, socketless, behind the ones before it. If the
+  // client leaves meanwhile, Node destroys the request but never closes this response:
+  // without this its slot (and deadline) would be held forever.
+  if (res.socket === null) call.req.once('close', onQueuedRequestClose);
+}
+
+function onQueuedRequestClose(this: Request): void {
+  const res = this.res as GuardedResponse | undefined;
+  // Closed normally (the response went out), or the connection is still up: 'close' on the response covers it.
+  if (res === undefined || res.writableFinished || this.socket?.destroyed === false) return;
+  onResponseClose.call(res);
 }

@@ -48,17 +48,24 @@ export class Attempt implements Waiter {
   private origin: Origin | undefined;
   private ticket = REJECTED;
   private startedAt = 0;
+  /** The pool's breaker, unless the inbound route already holds a ticket of the same one. */
+  private readonly breaker: CircuitBreaker | undefined;
 
   constructor(
     private readonly host: AttemptHost,
     private readonly request: Dispatcher.DispatchOptions,
     private readonly timeoutMs: number,
     private readonly settle: (error: unknown, response?: HttpResponse) => void,
-  ) {}
+    routeBreaker?: CircuitBreaker,
+  ) {
+    // A route and its pool sharing one breaker would count each failure twice, and the
+    // route's half-open probe would find the pool's call refused: the route's call counts.
+    this.breaker = host.breaker === routeBreaker ? undefined : host.breaker;
+  }
 
   start(): void {
     const h = this.host;
-    const breaker = h.breaker;
+    const breaker = this.breaker;
     if (breaker !== undefined) {
       this.ticket = breaker.acquire();
       if (this.ticket === REJECTED) {
@@ -90,7 +97,7 @@ export class Attempt implements Waiter {
     this.settled = true;
     this.gaveUp = true;
     this.host.clock.clearTimeout(this.timer!);
-    const breaker = this.host.breaker;
+    const breaker = this.breaker;
     if (breaker !== undefined) {
       // A timeout is the upstream's fault; a refusal or the caller leaving is not.
       if (timedOut) breaker.record(this.ticket, true, this.host.clock.now() - this.startedAt);
@@ -118,7 +125,7 @@ export class Attempt implements Waiter {
     this.settled = true;
     const h = this.host;
     h.clock.clearTimeout(this.timer!);
-    const breaker = h.breaker;
+    const breaker = this.breaker;
     if (error !== undefined) {
       if (breaker !== undefined) {
         const d = h.clock.now() - this.startedAt;

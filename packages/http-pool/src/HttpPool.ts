@@ -170,11 +170,17 @@ export class HttpPool implements Pool, AttemptHost {
         if (rem < ms) ms = rem;
       }
       return new Promise<HttpResponse>((resolve, reject) => {
-        const a = new Attempt(this, d, ms, (error, response) => {
-          current = undefined;
-          if (error === undefined) resolve(response!);
-          else reject(error);
-        });
+        const a = new Attempt(
+          this,
+          d,
+          ms,
+          (error, response) => {
+            current = undefined;
+            if (error === undefined) resolve(response!);
+            else reject(error);
+          },
+          ctx?.breaker,
+        );
         current = a;
         a.start();
       });

@@ -46,7 +46,9 @@ export class KoaCall extends GuardCall {
   }
 
   setHeader(name: string, value: string): void {
-    this.ctx.set(name, value);
+    const res = this.ctx.res;
+    // What ctx.set() does for a string value, minus its argument juggling.
+    if (!res.headersSent) res.setHeader(name, value);
   }
 
   refuse(refusal: Refusal): void {

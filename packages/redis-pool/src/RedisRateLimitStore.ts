@@ -3,17 +3,21 @@ import {
   type CircuitBreakerOptions,
   type Clock,
   ConfigError,
+  DeadlineList,
+  type DeadlineNode,
   type Duration,
   type RateLimitDecision,
   type RateLimitStore,
   type RateLimitWindow,
   REJECTED,
+  rateLimitAlgorithms,
+  systemClock,
 } from '@breakwater/core';
 import type { Cluster, Redis } from 'ioredis';
 import { withTimeout } from './connection.js';
 import { StoreUnavailableError } from './errors.js';
 import type { RedisPool } from './RedisPool.js';
-import { RATE_LIMIT_LUA, RATE_LIMIT_SHA } from './script.js';
+import { buildScript, type RateLimitScript } from './script.js';
 import { checkKeys, expectObject, isPlainObject, optDuration } from './validate.js';
 
 /** Options of a {@link RedisRateLimitStore}: give `client` or `pool`. */
@@ -58,17 +62,19 @@ const DEFAULT_BREAKER: CircuitBreakerOptions = {
   openForMax: '10s',
 };
 
-const ALGORITHM_CODE = { 'token-bucket': 't', 'fixed-window': 'f', 'sliding-window': 's' } as const;
-
 /**
  * The Redis rate-limit store: one EVALSHA per decision covering every window of the
  * route atomically (all admit and consume, or none consumes), by Redis's clock, so any
- * number of instances share one limit exactly. The arithmetic is the memory store's.
+ * number of instances share one limit exactly. The arithmetic is the memory store's: the
+ * script (generated per set of windows, see script.ts) decides and consumes, and the
+ * figures reported back are derived here from the state it returns, with the memory
+ * store's own functions.
  *
- * A key lives at `prefix{key}` (one hash, one Cluster slot) and expires when idle. A
- * decision has `timeout` to finish; failures trip the store's breaker, after which calls
- * are refused at once until it half-opens: in an outage a request pays only the
- * limiter's `onStoreError` fallback. Keys never appear in errors.
+ * A key lives at `prefix{key}` (one value, one Cluster slot) and expires when idle, within
+ * 1.25× its idle time. A decision has `timeout` to finish (one timer serves every call in
+ * flight); failures trip the store's breaker, after which calls are refused at once until
+ * it half-opens: in an outage a request pays only the limiter's `onStoreError` fallback.
+ * Keys never appear in errors.
  *
  * ```ts
  * const store = new RedisRateLimitStore({ pool, timeout: '50ms' });
@@ -82,7 +88,9 @@ export class RedisRateLimitStore implements RateLimitStore {
   readonly breaker: CircuitBreaker;
   private readonly client: Redis | Cluster;
   private readonly clock: Clock | undefined;
-  private readonly argsCache = new WeakMap<readonly RateLimitWindow[], string[]>();
+  private readonly scripts = new WeakMap<readonly RateLimitWindow[], RateLimitScript>();
+  /** The timeouts of the calls in flight, on the real clock whatever `clock` says. */
+  private readonly deadlines = new DeadlineList(systemClock);
   private readonly counts: RedisRateLimitStoreStats = {
     decisions: 0,
     errors: 0,
@@ -98,7 +106,10 @@ export class RedisRateLimitStore implements RateLimitStore {
     if ((o.client === undefined) === (o.pool === undefined))
       throw new ConfigError(path, Object.keys(o), 'exactly one of client or pool');
     const client = o.pool !== undefined ? (o.pool as RedisPool).client : o.client;
-    if (typeof (client as Redis | undefined)?.evalsha !== 'function')
+    if (
+      typeof (client as Redis | undefined)?.evalsha !== 'function' ||
+      typeof (client as unknown as Partial<BinaryEval> | undefined)?.evalshaBuffer !== 'function'
+    )
       throw new ConfigError(
         o.pool !== undefined ? `${path}.pool` : `${path}.client`,
         o.pool ?? o.client,
@@ -141,6 +152,12 @@ export class RedisRateLimitStore implements RateLimitStore {
   consume(key: string, windows: readonly RateLimitWindow[], cost: number): Promise<RateLimitDecision> {
     if (!(cost >= 0 && cost < Number.POSITIVE_INFINITY))
       return Promise.reject(new RangeError(`cost: expected a finite number >= 0, got ${cost}`));
+    let script: RateLimitScript;
+    try {
+      script = this.scriptFor(windows);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const ticket = this.breaker.acquire();
     if (ticket === REJECTED) {
       this.counts.shortCircuited++;
@@ -148,29 +165,11 @@ export class RedisRateLimitStore implements RateLimitStore {
         new StoreUnavailableError('circuit_open', undefined, this.breaker.retryAfterMs()),
       );
     }
-    const start = Date.now();
-    const argv = [
-      this.redisKey(key),
-      this.clock === undefined ? '' : String(this.clock.now()),
-      String(cost),
-      ...this.windowArgs(windows),
-    ];
-    return withTimeout(this.evaluate(argv), this.timeoutMs, () => new StoreUnavailableError('timeout')).then(
-      (reply) => {
-        this.breaker.record(ticket, false, Date.now() - start);
-        this.counts.decisions++;
-        return parseReply(reply, windows.length);
-      },
-      (e: unknown) => {
-        this.breaker.record(ticket, true, Date.now() - start);
-        this.counts.errors++;
-        if (e instanceof StoreUnavailableError) {
-          this.counts.timeouts++;
-          throw e;
-        }
-        throw new StoreUnavailableError('error', e);
-      },
-    );
+    const call = new Call(this.expire, script, ticket, windows, cost);
+    this.deadlines.add(call, call.start + this.timeoutMs);
+    const now = this.clock === undefined ? undefined : String(this.clock.now());
+    this.send(call, this.redisKey(key), String(cost), now, false);
+    return call.promise;
   }
 
   /** Forgets `key` in every window. */
@@ -185,46 +184,180 @@ export class RedisRateLimitStore implements RateLimitStore {
   /** Nothing to release: the client or pool belongs to whoever created it. */
   close(): void {}
 
-  /** EVALSHA; after NOSCRIPT (Redis restarted, SCRIPT FLUSH) EVAL, which caches the script again. */
-  private async evaluate(argv: string[]): Promise<string[]> {
-    try {
-      return (await this.client.evalsha(RATE_LIMIT_SHA, 1, ...argv)) as string[];
-    } catch (e) {
-      if (!(e instanceof Error) || !e.message.startsWith('NOSCRIPT')) throw e;
-      this.counts.scriptLoads++;
-      return (await this.client.eval(RATE_LIMIT_LUA, 1, ...argv)) as string[];
-    }
+  /**
+   * EVALSHA; after NOSCRIPT (Redis restarted, SCRIPT FLUSH) EVAL once, which caches the
+   * script again. Replies are binary (doubles), so no string is decoded on the way.
+   */
+  private send(call: Call, key: string, cost: string, now: string | undefined, reload: boolean): void {
+    const s = call.script;
+    const c = this.client as unknown as BinaryEval;
+    // ARGV: cost, then the injected clock's now; without one the script reads Redis's TIME.
+    const reply =
+      now === undefined
+        ? reload
+          ? c.evalBuffer(s.lua, 1, key, cost)
+          : c.evalshaBuffer(s.sha, 1, key, cost)
+        : reload
+          ? c.evalBuffer(s.lua, 1, key, cost, now)
+          : c.evalshaBuffer(s.sha, 1, key, cost, now);
+    reply.then(
+      (buf) => this.settle(call, buf),
+      (e: unknown) => {
+        if (!reload && !call.done && e instanceof Error && e.message.startsWith('NOSCRIPT')) {
+          this.counts.scriptLoads++;
+          this.send(call, key, cost, now, true);
+        } else this.fail(call, e);
+      },
+    );
   }
 
-  /** The per-window ARGV, computed once per windows array (limiters keep theirs frozen). */
-  private windowArgs(windows: readonly RateLimitWindow[]): string[] {
-    let a = this.argsCache.get(windows);
-    if (a === undefined) {
-      a = [String(windows.length)];
-      windows.forEach((w, i) => {
-        const code = ALGORITHM_CODE[w.algorithm];
-        // The field names the window's settings: a changed limit starts that window afresh.
-        a!.push(`${i}:${code}:${w.limit}:${w.windowMs}:${w.burst}`, code, String(w.limit));
-        a!.push(String(w.windowMs), String(w.burst));
-      });
-      this.argsCache.set(windows, a);
+  private settle(call: Call, buf: Buffer): void {
+    if (call.done) return; // timed out already
+    call.done = true;
+    this.deadlines.remove(call);
+    let d: RateLimitDecision;
+    try {
+      d = decisionOf(buf, call.windows, call.cost, call.script.replyBytes);
+    } catch (e) {
+      this.fail(call, e, true);
+      return;
     }
-    return a;
+    this.breaker.record(call.ticket, false, Date.now() - call.start);
+    this.counts.decisions++;
+    call.resolve(d);
+  }
+
+  /** Called by the deadline list when a call has had its `timeout` (one function per store). */
+  private readonly expire = (call: Call): void => {
+    this.counts.timeouts++;
+    this.fail(call, new StoreUnavailableError('timeout'));
+  };
+
+  private fail(call: Call, e: unknown, settled = false): void {
+    if (call.done && !settled) return;
+    call.done = true;
+    this.deadlines.remove(call);
+    this.breaker.record(call.ticket, true, Date.now() - call.start);
+    this.counts.errors++;
+    call.reject(e instanceof StoreUnavailableError ? e : new StoreUnavailableError('error', e));
+  }
+
+  /**
+   * The script for a windows array, built once per array (limiters keep theirs frozen) and
+   * shared by arrays with equal settings, so Redis caches one script per distinct set.
+   */
+  private scriptFor(windows: readonly RateLimitWindow[]): RateLimitScript {
+    let s = this.scripts.get(windows);
+    if (s === undefined) {
+      const id = windows.map((w) => `${w.algorithm}:${w.limit}:${w.windowMs}:${w.burst}`).join('|');
+      s = scriptsBySettings.get(id);
+      if (s === undefined) {
+        s = buildScript(windows);
+        // Settings come from configuration, so there are few; a bound all the same.
+        if (scriptsBySettings.size >= 1000) scriptsBySettings.clear();
+        scriptsBySettings.set(id, s);
+      }
+      this.scripts.set(windows, s);
+    }
+    return s;
   }
 }
 
-function parseReply(r: string[], n: number): RateLimitDecision {
+/**
+ * ioredis's EVAL/EVALSHA with binary replies: present on every client at run time but
+ * missing from its typings (`callBuffer('EVALSHA', …)` would be typed, but ioredis drops
+ * its command name when auto-pipelining).
+ */
+interface BinaryEval {
+  evalshaBuffer(sha: string, numkeys: number, ...args: string[]): Promise<Buffer>;
+  evalBuffer(script: string, numkeys: number, ...args: string[]): Promise<Buffer>;
+}
+
+/** Scripts by window settings, shared by every store in the process. */
+const scriptsBySettings = new Map<string, RateLimitScript>();
+
+/**
+ * One decision in flight. It is its own node in the store's deadline list: every call of
+ * a store shares one timeout, so the deadlines expire in order and one timer serves them
+ * all, where a `setTimeout` per call would allocate a timer and touch the timer heap twice.
+ */
+class Call implements DeadlineNode {
+  deadlineAt = 0;
+  dlPrev: DeadlineNode | null = null;
+  dlNext: DeadlineNode | null = null;
+  /** Settled (answered, failed or timed out): a late reply is ignored. */
+  done = false;
+  readonly start = Date.now();
+  readonly promise: Promise<RateLimitDecision>;
+  resolve!: (d: RateLimitDecision) => void;
+  reject!: (e: unknown) => void;
+
+  constructor(
+    private readonly expire: (call: Call) => void,
+    readonly script: RateLimitScript,
+    readonly ticket: number,
+    readonly windows: readonly RateLimitWindow[],
+    readonly cost: number,
+  ) {
+    this.promise = new Promise<RateLimitDecision>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  onDeadline(): void {
+    this.expire(this);
+  }
+}
+
+const { remaining, waitMs, fullResetMs, SLOTS } = rateLimitAlgorithms;
+
+/**
+ * The decision from the script's reply, the key's new state (see script.ts). Redis decided
+ * and consumed; what is reported back is derived here exactly as the memory store derives
+ * it, with the same functions on the same doubles, so the two stores report alike.
+ */
+function decisionOf(
+  b: Buffer,
+  windows: readonly RateLimitWindow[],
+  cost: number,
+  bytes: number,
+): RateLimitDecision {
+  if (!Buffer.isBuffer(b) || b.length !== bytes)
+    throw new Error(
+      `unexpected reply from the rate-limit script (${Buffer.isBuffer(b) ? b.length : typeof b})`,
+    );
+  const now = b.readDoubleLE(16);
+  const violated = b.readDoubleLE(24);
+  const n = windows.length;
+  const s = new Array<number>(n * SLOTS);
+  for (let i = 0, o = 40; i < n; i++, o += 32) {
+    s[i * SLOTS] = b.readDoubleLE(o);
+    s[i * SLOTS + 1] = b.readDoubleLE(o + 8);
+    s[i * SLOTS + 2] = b.readDoubleLE(o + 16);
+  }
   const d: RateLimitDecision = {
-    allowed: r[0] === '1',
+    allowed: violated === 0,
     remaining: new Array<number>(n),
     resetMs: new Array<number>(n),
-    retryAfterMs: Number(r[1]),
+    retryAfterMs: 0,
     violated: [],
   };
   for (let i = 0; i < n; i++) {
-    d.remaining[i] = Number(r[2 + i * 3]);
-    d.resetMs[i] = Number(r[3 + i * 3]);
-    if (r[4 + i * 3] === '1') d.violated.push(i);
+    const w = windows[i]!;
+    const o = i * SLOTS;
+    const refused = (violated & (1 << i)) !== 0;
+    if (refused) d.violated.push(i);
+    const left = remaining(s, o, w, now);
+    d.remaining[i] = left;
+    // A window that cannot take one more unit reports when it can, not when it is full again.
+    const reset = refused
+      ? waitMs(s, o, w, now, cost)
+      : left < 1
+        ? waitMs(s, o, w, now, 1)
+        : fullResetMs(s, o, w, now);
+    d.resetMs[i] = reset;
+    if (refused && reset > d.retryAfterMs) d.retryAfterMs = reset;
   }
   return d;
 }

@@ -48,6 +48,11 @@ export class BreakerRegistry {
     return this.breakers.get(name) ?? this.create(name, options);
   }
 
+  /** Removes a breaker by name (a route's own breaker whose route was rebuilt). */
+  remove(name: string): boolean {
+    return this.breakers.delete(name);
+  }
+
   has(name: string): boolean {
     return this.breakers.has(name);
   }

@@ -67,6 +67,10 @@ export class CircuitBreaker {
   readonly options: ResolvedBreakerOptions;
   private readonly clock: Clock;
   private readonly window: BreakerWindow;
+  /** Whether outcomes need durations (slow-call detection or a custom `isFailure` reads them); when false, callers may pass 0. */
+  readonly timesCalls: boolean;
+  /** Whether the window needs the time (a time window); a count window does not. */
+  private readonly windowTimed: boolean;
   private st: StateData = { kind: 'closed' };
   /** Bumped on every transition; tickets from an earlier state are ignored. */
   private epoch = 0;
@@ -85,6 +89,9 @@ export class CircuitBreaker {
     this.clock = options.clock ?? systemClock;
     const w = this.options.window;
     this.window = w.kind === 'count' ? new CountWindow(w.size) : new TimeWindow(w.sizeMs);
+    this.windowTimed = w.kind !== 'count';
+    this.timesCalls =
+      this.options.slowCallDurationMs !== Number.POSITIVE_INFINITY || this.options.isFailure !== undefined;
   }
 
   /** The current state (an open breaker whose time is up reads as half-open). */
@@ -146,7 +153,7 @@ export class CircuitBreaker {
     if (this.callEmitter.size > 0) this.callEmitter.fire(failure ? 'failure' : slow ? 'slow' : 'success');
     const s = this.st;
     if (s.kind === 'closed') {
-      const now = this.clock.now();
+      const now = this.windowTimed ? this.clock.now() : 0;
       this.window.record(now, failure, slow);
       this.consecutive = failure ? this.consecutive + 1 : 0;
       if (o.consecutiveFailures > 0 && this.consecutive >= o.consecutiveFailures)
@@ -184,34 +191,49 @@ export class CircuitBreaker {
    * result with a numeric `status` (an HTTP response) is judged by it. An abort of the
    * caller's own `signal` is not held against the dependency.
    */
-  async execute<T>(
+  execute<T>(
     fn: (signal: AbortSignal) => PromiseLike<T> | T,
     signal: AbortSignal = neverAbortedSignal,
   ): Promise<T> {
-    if (signal.aborted) throw signal.reason;
+    if (signal.aborted) return Promise.reject(signal.reason);
     const ticket = this.acquire();
-    if (ticket === REJECTED) throw new CircuitOpenError(this.name, this.retryAfterMs());
-    const start = this.clock.now();
-    let result: T;
+    if (ticket === REJECTED) return Promise.reject(new CircuitOpenError(this.name, this.retryAfterMs()));
+    // The clock is read only when something judges durations (slow calls, a custom isFailure).
+    const start = this.timesCalls ? this.clock.now() : 0;
+    let work: PromiseLike<T> | T;
     try {
-      result = await fn(signal);
+      work = fn(signal);
     } catch (error) {
-      if (signal.aborted && error === signal.reason) this.release(ticket);
-      else
-        this.record(
-          ticket,
-          this.isFailure({ error, durationMs: this.clock.now() - start }),
-          this.clock.now() - start,
-        );
-      throw error;
+      this.settleError(ticket, start, signal, error);
+      return Promise.reject(error);
     }
-    const durationMs = this.clock.now() - start;
-    const status =
-      typeof (result as { status?: unknown })?.status === 'number'
-        ? (result as { status: number }).status
-        : undefined;
-    this.record(ticket, this.isFailure({ result, status, durationMs }), durationMs);
-    return result;
+    return Promise.resolve(work).then(
+      (result) => {
+        this.settleResult(ticket, start, result);
+        return result;
+      },
+      (error: unknown) => {
+        this.settleError(ticket, start, signal, error);
+        throw error;
+      },
+    );
+  }
+
+  private settleResult(ticket: number, start: number, result: unknown): void {
+    const durationMs = this.timesCalls ? this.clock.now() - start : 0;
+    const s = (result as { status?: unknown } | null | undefined)?.status;
+    const status = typeof s === 'number' ? s : undefined;
+    const failure = this.options.isFailure
+      ? this.options.isFailure({ result, status, durationMs })
+      : status !== undefined && status >= 500;
+    this.record(ticket, failure, durationMs);
+  }
+
+  private settleError(ticket: number, start: number, signal: AbortSignal, error: unknown): void {
+    // An abort of the caller's own signal says nothing about the dependency.
+    if (signal.aborted && error === signal.reason) return this.release(ticket);
+    const durationMs = this.timesCalls ? this.clock.now() - start : 0;
+    this.record(ticket, this.isFailure({ error, durationMs }), durationMs);
   }
 
   /** Opens the breaker and holds it open until `close()` or `reset()` (isolation by hand). */

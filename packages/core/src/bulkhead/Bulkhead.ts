@@ -172,13 +172,26 @@ export class Bulkhead {
     });
   }
 
-  private async run<T>(fn: (signal: AbortSignal) => PromiseLike<T> | T, signal: AbortSignal): Promise<T> {
+  private run<T>(fn: (signal: AbortSignal) => PromiseLike<T> | T, signal: AbortSignal): Promise<T> {
+    let work: PromiseLike<T> | T;
     try {
-      return await fn(signal);
-    } finally {
+      work = fn(signal);
+    } catch (e) {
       this.release();
+      return Promise.reject(e);
     }
+    return Promise.resolve(work).then(this.releaseWith, this.releaseThrowing) as Promise<T>;
   }
+
+  // Shared by every call (a slot is a slot), so running a call allocates no closures.
+  private readonly releaseWith = (value: unknown): unknown => {
+    this.release();
+    return value;
+  };
+  private readonly releaseThrowing = (error: unknown): never => {
+    this.release();
+    throw error;
+  };
 
   private unlink(w: BulkheadWaiter): void {
     if (w.bhPrev) w.bhPrev.bhNext = w.bhNext;

@@ -1,3 +1,4 @@
+import type { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { BulkheadWaiter } from '../bulkhead/Bulkhead.js';
 import type { DeadlineNode } from '../timeout/DeadlineList.js';
 import type { Refusal } from './problem.js';
@@ -15,6 +16,11 @@ export interface BreakwaterContext {
   readonly route: string;
   /** An inbound request header by lower-case name, e.g. to forward `traceparent` upstream. */
   header(name: string): string | undefined;
+  /**
+   * The route's circuit breaker, if it has one. An outbound pool given this context skips a
+   * breaker the route already holds, so a shared breaker counts each call once.
+   */
+  readonly breaker?: CircuitBreaker | undefined;
 }
 
 /** Where a request is in the guard. `Late`: answered by the timeout, the handler still runs and holds its slot. */
@@ -59,6 +65,10 @@ export abstract class GuardCall implements BreakwaterContext, DeadlineNode, Bulk
 
   get route(): string {
     return this.guard.name;
+  }
+
+  get breaker(): CircuitBreaker | undefined {
+    return this.guard.breaker;
   }
 
   get signal(): AbortSignal {

@@ -71,9 +71,10 @@ export class RouteGuard {
 
   /** Starts guarding a request. */
   start(call: GuardCall): void {
-    call.startedAt = this.clock.now();
+    const now = this.clock.now();
+    call.startedAt = now;
     const limiter = this.limiter;
-    if (limiter === undefined) return this.admitted(call);
+    if (limiter === undefined) return this.admitted(call, now);
     let key: string;
     let cost: number;
     try {
@@ -81,17 +82,17 @@ export class RouteGuard {
       cost = limiter.costOf(call.nativeRequest());
     } catch {
       // A throwing key or cost function is the application's bug; fail open, not with a crash.
-      return this.admitted(call);
+      return this.admitted(call, now);
     }
     const d = limiter.consume(key, cost);
     if (typeof (d as Promise<RateLimitDecision>).then === 'function') {
       (d as Promise<RateLimitDecision>).then(
-        (v) => this.limited(call, v),
-        () => this.limited(call, undefined),
+        (v) => this.limited(call, v, this.clock.now()),
+        () => this.limited(call, undefined, this.clock.now()),
       );
       return;
     }
-    this.limited(call, d as RateLimitDecision);
+    this.limited(call, d as RateLimitDecision, now);
   }
 
   /** The handler has ended (or, in `Late`, the late handler has). Idempotent. */
@@ -99,10 +100,11 @@ export class RouteGuard {
     const phase = call.phase;
     if (phase === Phase.Running) {
       call.phase = Phase.Done;
-      this.deadlines?.remove(call);
+      // In time: the shared timer may linger for the next request rather than be re-armed.
+      this.deadlines?.release(call);
       if (call.ticket !== -1) {
         const breaker = this.breaker!;
-        const duration = this.clock.now() - call.startedAt;
+        const duration = breaker.timesCalls ? this.clock.now() - call.startedAt : 0;
         // A client that left before any status was decided says nothing about the dependency.
         if (status === 0 && error === undefined) breaker.release(call.ticket);
         else
@@ -186,7 +188,7 @@ export class RouteGuard {
     return h === undefined || h.length === 0 ? '' : h.length > 256 ? h.slice(0, 256) : h;
   }
 
-  private limited(call: GuardCall, d: RateLimitDecision | undefined): void {
+  private limited(call: GuardCall, d: RateLimitDecision | undefined, now: number): void {
     if (call.phase !== Phase.Limiting) return;
     const limiter = this.limiter!;
     if (d !== undefined) {
@@ -207,12 +209,12 @@ export class RouteGuard {
         call.setHeader('RateLimit', formatRateLimitHeader(limiter.windows, d));
       }
     }
-    this.admitted(call);
+    this.admitted(call, now);
   }
 
-  private admitted(call: GuardCall): void {
+  /** `now`: the time the request passed the rate limit, when its timeout clock starts. */
+  private admitted(call: GuardCall, now: number): void {
     if (this.timeoutMs !== undefined) {
-      const now = this.clock.now();
       call.deadline = now + this.timeoutMs;
       this.deadlines!.add(call, call.deadline);
     }

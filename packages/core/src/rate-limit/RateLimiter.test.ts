@@ -122,6 +122,14 @@ describe('several windows', () => {
     expect(l.policyHeader).toBe('"per-second";q=2;w=1, "per-minute";q=3;w=60');
   });
 
+  test('windows from a config file may each spell the same header key', () => {
+    const l = new RateLimiter([
+      { limit: 1, window: '1s', key: { header: 'X-Api-Key' } },
+      { limit: 5, window: '1m', key: { header: 'x-api-key' } },
+    ]);
+    expect(l.keyHeader).toBe('x-api-key');
+  });
+
   test('windows must agree on key and store', () => {
     expect(
       () =>

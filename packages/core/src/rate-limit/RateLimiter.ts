@@ -102,7 +102,7 @@ export class RateLimiter<Req = unknown> {
       checkKeys(o, KNOWN, p);
       for (const k of SHARED) {
         if (o[k] === undefined) continue;
-        if (shared[k] !== undefined && shared[k] !== o[k]) {
+        if (shared[k] !== undefined && !sameSetting(shared[k], o[k])) {
           throw new ConfigError(
             `${p}.${k}`,
             o[k],
@@ -202,14 +202,29 @@ export class RateLimiter<Req = unknown> {
   }
 
   /** Runs `fn` if `key` (default: one global key) has quota, else rejects with {@link RateLimitedError}. */
-  async execute<T>(
+  execute<T>(
     fn: (signal: AbortSignal) => PromiseLike<T> | T,
     signal: AbortSignal = neverAbortedSignal,
     key = '*',
     cost = 1,
   ): Promise<T> {
-    if (signal.aborted) throw signal.reason;
-    const d = await this.consume(key, cost);
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const d = this.consume(key, cost);
+    // A synchronous store (the memory store) decides without a trip through the microtask queue.
+    if (typeof (d as Promise<RateLimitDecision>).then === 'function')
+      return (d as Promise<RateLimitDecision>).then((v) => this.runIfAllowed(v, fn, signal));
+    try {
+      return Promise.resolve(this.runIfAllowed(d as RateLimitDecision, fn, signal));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private runIfAllowed<T>(
+    d: RateLimitDecision,
+    fn: (signal: AbortSignal) => PromiseLike<T> | T,
+    signal: AbortSignal,
+  ): PromiseLike<T> | T {
     if (!d.allowed) throw new RateLimitedError(d.retryAfterMs);
     return fn(signal);
   }
@@ -265,4 +280,12 @@ function isSfStringSafe(s: string): boolean {
 /** A short, stable digest of a key, so secrets in keys never reach a shared store in clear. */
 export function digestKey(key: string): string {
   return createHash('sha256').update(key).digest('base64url').slice(0, 22);
+}
+
+/** Whether two windows agree on a shared setting; `{ header }` keys (from config files) compare by name. */
+function sameSetting(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  const ha = (a as { header?: unknown } | null)?.header;
+  const hb = (b as { header?: unknown } | null)?.header;
+  return typeof ha === 'string' && typeof hb === 'string' && ha.toLowerCase() === hb.toLowerCase();
 }

@@ -42,21 +42,24 @@ export class DeadlineList {
     if (this.timer === undefined) this.arm(deadlineAt);
   }
 
-  /** Unlinks the node; a node not in the list is ignored. */
+  /** Unlinks the node, and disarms the timer when the list is left empty; a node not in the list is ignored. */
   remove(node: DeadlineNode): void {
-    if (node.dlPrev === null && this.head !== node) return;
-    if (node.dlPrev) node.dlPrev.dlNext = node.dlNext;
-    else this.head = node.dlNext;
-    if (node.dlNext) node.dlNext.dlPrev = node.dlPrev;
-    else this.tail = node.dlPrev;
-    node.dlPrev = node.dlNext = null;
-    this.count--;
-    // The timer is left armed: it finds nothing due and re-arms for the new head, which
-    // costs one wake-up instead of a clearTimeout/setTimeout pair on every request.
+    if (!this.unlink(node)) return;
     if (this.count === 0 && this.timer !== undefined) {
       this.clock.clearTimeout(this.timer);
       this.timer = undefined;
     }
+  }
+
+  /**
+   * Unlinks the node of a call that ended in time, leaving the (unref'd) timer armed even
+   * when the list is left empty: it fires once, finds nothing due and stops. Calls that
+   * follow one another then share one timer, where disarming would cost a
+   * clearTimeout/setTimeout pair per call (Node drops and rebuilds its timer list for the
+   * duration each time). A node not in the list is ignored.
+   */
+  release(node: DeadlineNode): void {
+    this.unlink(node);
   }
 
   /** Unlinks everything without firing. */
@@ -71,6 +74,17 @@ export class DeadlineList {
     this.count = 0;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  private unlink(node: DeadlineNode): boolean {
+    if (node.dlPrev === null && this.head !== node) return false;
+    if (node.dlPrev) node.dlPrev.dlNext = node.dlNext;
+    else this.head = node.dlNext;
+    if (node.dlNext) node.dlNext.dlPrev = node.dlPrev;
+    else this.tail = node.dlPrev;
+    node.dlPrev = node.dlNext = null;
+    this.count--;
+    return true;
   }
 
   private arm(at: number): void {

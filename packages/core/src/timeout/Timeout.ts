@@ -3,6 +3,7 @@ import { type Clock, systemClock } from '../util/clock.js';
 import { type Duration, parseDuration } from '../util/duration.js';
 import { Emitter, type Event } from '../util/events.js';
 import { neverAbortedSignal } from '../util/signal.js';
+import { DeadlineList, type DeadlineNode } from './DeadlineList.js';
 
 /** Options of a {@link Timeout} policy. */
 export interface TimeoutOptions {
@@ -23,18 +24,24 @@ export interface TimeoutContext {
  * Races work against a deadline. At the deadline the signal handed to the work aborts
  * with a {@link TimeoutError} and `execute` rejects with it; the work is expected to honour
  * the signal (outbound calls can use `deadline - now` as their own budget).
+ *
+ * Every call shares one duration, so deadlines expire in call order and one timer serves
+ * them all (a {@link DeadlineList}); the signal is only built if the work reads it.
  */
 export class Timeout {
   readonly timeoutMs: number;
   private readonly clock: Clock;
-  private readonly timeoutEmitter = new Emitter<{ timeoutMs: number }>();
+  private readonly shared: TimeoutShared;
   /** Fires each time a call times out. */
-  readonly onTimeout: Event<{ timeoutMs: number }> = this.timeoutEmitter.event;
+  readonly onTimeout: Event<{ timeoutMs: number }>;
 
   constructor(options: TimeoutOptions | Duration) {
     const o = typeof options === 'object' ? options : { after: options };
     this.timeoutMs = parseDuration(o.after, 'timeout.after');
     this.clock = o.clock ?? systemClock;
+    const emitter = new Emitter<{ timeoutMs: number }>();
+    this.onTimeout = emitter.event;
+    this.shared = { timeoutMs: this.timeoutMs, deadlines: new DeadlineList(this.clock, 0), emitter };
   }
 
   /** Runs `fn` with a signal that aborts at the deadline or when `signal` aborts. */
@@ -43,43 +50,103 @@ export class Timeout {
     signal: AbortSignal = neverAbortedSignal,
   ): Promise<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    const ac = new AbortController();
-    const deadline = this.clock.now() + this.timeoutMs;
     return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const onParentAbort = () => {
-        if (settled) return;
-        settled = true;
-        this.clock.clearTimeout(timer);
-        ac.abort(signal.reason);
-        reject(signal.reason);
-      };
-      const timer = this.clock.setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        signal.removeEventListener('abort', onParentAbort);
-        const err = new TimeoutError(this.timeoutMs);
-        ac.abort(err);
-        if (this.timeoutEmitter.size > 0) this.timeoutEmitter.fire({ timeoutMs: this.timeoutMs });
-        reject(err);
-      }, this.timeoutMs);
-      signal.addEventListener('abort', onParentAbort, { once: true });
-      const done = (ok: boolean, v: unknown) => {
-        if (settled) return;
-        settled = true;
-        this.clock.clearTimeout(timer);
-        signal.removeEventListener('abort', onParentAbort);
-        if (ok) resolve(v as T);
-        else reject(v);
-      };
+      const call = new TimeoutCall<T>(this.shared, this.clock.now() + this.timeoutMs, signal, resolve, reject);
+      let work: PromiseLike<T> | T;
       try {
-        Promise.resolve(fn({ signal: ac.signal, deadline })).then(
-          (v) => done(true, v),
-          (e) => done(false, e),
-        );
+        work = fn(call);
       } catch (e) {
-        done(false, e);
+        reject(e);
+        return;
       }
+      // Armed after `fn` returns: a synchronous throw never touches the timer.
+      this.shared.deadlines.add(call, call.deadline);
+      if (signal !== neverAbortedSignal) signal.addEventListener('abort', call, { once: true });
+      Promise.resolve(work).then(call.fulfilled, call.failed);
     });
+  }
+}
+
+/** What the calls of one {@link Timeout} share. */
+interface TimeoutShared {
+  timeoutMs: number;
+  deadlines: DeadlineList;
+  emitter: Emitter<{ timeoutMs: number }>;
+}
+
+/**
+ * One call under a {@link Timeout}: the work's context, the deadline list's node, and the
+ * caller's-signal listener (an object listener, so listening allocates no closure).
+ * Whichever comes first settles it: the work, the deadline, or the caller's abort.
+ */
+class TimeoutCall<T> implements TimeoutContext, DeadlineNode {
+  deadlineAt = 0;
+  dlPrev: DeadlineNode | null = null;
+  dlNext: DeadlineNode | null = null;
+  private settled = false;
+  private ac: AbortController | undefined;
+  private abortReason: unknown;
+
+  constructor(
+    private readonly shared: TimeoutShared,
+    readonly deadline: number,
+    private readonly parent: AbortSignal,
+    private readonly resolve: (v: T) => void,
+    private readonly reject: (e: unknown) => void,
+  ) {}
+
+  /** Built on first read: an AbortSignal costs microseconds, and most work never looks. */
+  get signal(): AbortSignal {
+    if (this.ac === undefined) {
+      this.ac = new AbortController();
+      if (this.abortReason !== undefined) this.ac.abort(this.abortReason);
+    }
+    return this.ac.signal;
+  }
+
+  readonly fulfilled = (v: T): void => {
+    if (this.settled) return;
+    this.settled = true;
+    this.shared.deadlines.release(this);
+    this.unlisten();
+    this.resolve(v);
+  };
+
+  readonly failed = (e: unknown): void => {
+    if (this.settled) return;
+    this.settled = true;
+    this.shared.deadlines.release(this);
+    this.unlisten();
+    this.reject(e);
+  };
+
+  onDeadline(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.unlisten();
+    const { timeoutMs, emitter } = this.shared;
+    const err = new TimeoutError(timeoutMs);
+    this.abort(err);
+    if (emitter.size > 0) emitter.fire({ timeoutMs });
+    this.reject(err);
+  }
+
+  /** The caller's signal aborted (the EventListener object protocol). */
+  handleEvent(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.shared.deadlines.remove(this);
+    const reason = this.parent.reason;
+    this.abort(reason);
+    this.reject(reason);
+  }
+
+  private abort(reason: unknown): void {
+    this.abortReason = reason;
+    this.ac?.abort(reason);
+  }
+
+  private unlisten(): void {
+    if (this.parent !== neverAbortedSignal) this.parent.removeEventListener('abort', this);
   }
 }

@@ -1,0 +1,198 @@
+/**
+ * The demo service's endpoints, the same in Express and in Koa: health, metrics, the
+ * outbound call with the inbound deadline flowing into it, the Redis cache, the worker
+ * pool, the error-prone route's breaker, the admin endpoints behind their token; and a
+ * short chaos scenario on Koa.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { REDIS_URL, reachable } from '../helpers/redis-server.js';
+import { ADMIN_TOKEN, path, run, type Stack, startStack } from './helpers.js';
+
+const redisUp = await reachable(REDIS_URL);
+if (!redisUp && process.env.CI === 'true')
+  throw new Error(`Redis is not reachable at ${REDIS_URL} (CI=true)`);
+if (!redisUp)
+  console.warn(`\n!!! Redis not reachable at ${REDIS_URL}: SKIPPING the Redis-backed cache assertions\n`);
+
+const admin = { 'x-admin-token': ADMIN_TOKEN };
+
+async function get(url: string, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    headers: { 'x-client-id': 'services-test', connection: 'close', ...headers },
+  });
+  const text = await res.text();
+  let body: any;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text;
+  }
+  return { status: res.status, headers: res.headers, body };
+}
+
+async function send(method: string, url: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    method,
+    headers: {
+      'content-type': 'application/json',
+      'x-client-id': 'services-test',
+      connection: 'close',
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as any };
+}
+
+describe.each(['express', 'koa'] as const)('the %s demo service', (framework) => {
+  let stack: Stack;
+  let url: string;
+  beforeAll(async () => {
+    stack = await startStack(framework);
+    url = stack.service.url;
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  test('health: detailed report with every pool and check, live and ready', async () => {
+    const h = await get(`${url}/health`);
+    expect(h.headers.get('content-type')).toContain('application/health+json');
+    expect(Object.keys(h.body.checks)).toEqual(
+      expect.arrayContaining(['pool:upstream', 'pool:redis', 'cache', 'workers', 'breaker:upstream']),
+    );
+    if (redisUp) {
+      expect(h.body.status).toBe('pass');
+      expect(h.body.checks.cache[0]).toMatchObject({ status: 'pass', output: 'redis' });
+    }
+    expect((await get(`${url}/health/live`)).status).toBe(200);
+    expect((await get(`${url}/health/ready`)).status).toBe(200);
+  });
+
+  test('metrics: the Prometheus exposition with request, breaker, bulkhead and pool series', async () => {
+    await get(`${url}/api/external-data`);
+    const m = await get(`${url}/metrics`);
+    expect(m.status).toBe(200);
+    for (const name of [
+      'breakwater_http_request_duration_seconds',
+      'breakwater_circuit_breaker_state',
+      'breakwater_bulkhead_limit',
+      'breakwater_pool_healthy',
+      'breakwater_rate_limit_requests_total',
+    ])
+      expect(m.body, name).toContain(name);
+  });
+
+  test('external-data: the upstream answers through the pool, within the route’s deadline', async () => {
+    const r = await get(`${url}/api/external-data`);
+    expect(r.status).toBe(200);
+    expect(r.body.source).toBe('upstream');
+    expect(r.body.data.items.length).toBeGreaterThan(0);
+    // The handler saw the route's 1 s budget, which caps the outbound call (the pool's own timeout is 3 s).
+    expect(r.body.budgetMs).toBeGreaterThan(500);
+    expect(r.body.budgetMs).toBeLessThanOrEqual(1000);
+    expect(r.headers.get('ratelimit-policy')).toContain('"per-second";q=100;w=1');
+  });
+
+  test('external-data: a slow upstream is cut at the inbound deadline, and the outbound call with it', async () => {
+    stack.upstream.set({ latencyMs: 4000, jitterMs: 0 });
+    try {
+      const t0 = performance.now();
+      const r = await get(`${url}/api/external-data`);
+      const took = performance.now() - t0;
+      // At the deadline either the route's timeout answers (503 TIMEOUT) or, a hair earlier,
+      // the outbound call capped by the same deadline gives up (504 UPSTREAM_TIMEOUT):
+      // not the pool's own 3 s timeout, not the upstream's 4 s.
+      expect([`503 TIMEOUT`, `504 UPSTREAM_TIMEOUT`]).toContain(`${r.status} ${r.body.code}`);
+      expect(took).toBeGreaterThan(900);
+      expect(took).toBeLessThan(2000);
+      // The outbound call was aborted with the inbound request, not left running for 4 s.
+      await new Promise((res) => setTimeout(res, 100));
+      const snap = await get(`${url}/admin`, admin);
+      const pool = snap.body.pools.find((p: any) => p.name === 'upstream');
+      expect(pool.stats.inFlight).toBe(0);
+    } finally {
+      stack.upstream.set({ latencyMs: 5, jitterMs: 3 });
+    }
+  });
+
+  test('cache: POST then GET a key, through Redis when Redis is there', async () => {
+    const key = `k-${framework}-${Date.now()}`;
+    const w = await send('POST', `${url}/api/cache/${key}`, { value: { n: 1 }, ttlMs: 60_000 });
+    expect(w.status).toBe(201);
+    const r = await get(`${url}/api/cache/${key}`);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ key, found: true, value: { n: 1 } });
+    if (redisUp) {
+      expect(w.body.store).toBe('redis');
+      expect(r.body.store).toBe('redis');
+      expect(r.headers.get('x-cache-store')).toBe('redis');
+    }
+    expect((await get(`${url}/api/cache/${key}-missing`)).status).toBe(404);
+    expect((await send('POST', `${url}/api/cache/${key}`, { nope: 1 })).status).toBe(400);
+    expect((await get(`${url}/api/cache/${'x'.repeat(200)}`)).status).toBe(400);
+  });
+
+  test('heavy-computation: runs in a worker thread, not on the event loop', async () => {
+    const r = await get(`${url}/api/heavy-computation?ms=20`);
+    expect(r.status).toBe(200);
+    expect(r.body.thread).toBeGreaterThan(0); // the main thread's id is 0
+    expect(r.body.rounds).toBeGreaterThan(0);
+    expect((await get(`${url}/api/heavy-computation?ms=100000`)).status).toBe(400);
+  });
+
+  test('error-prone: fails at the configured rate; its breaker opens and refuses with CIRCUIT_OPEN', async () => {
+    expect((await send('PUT', `${url}/admin/error-prone`, { failureRate: 1 }, admin)).status).toBe(200);
+    try {
+      const statuses: number[] = [];
+      let refusal: any;
+      for (let i = 0; i < 14; i++) {
+        const r = await get(`${url}/api/error-prone`);
+        statuses.push(r.status);
+        if (r.status === 503) refusal = r;
+      }
+      expect(statuses.slice(0, 10)).toEqual(Array(10).fill(500));
+      expect(statuses.at(-1)).toBe(503);
+      expect(refusal.body.code).toBe('CIRCUIT_OPEN');
+      expect(Number(refusal.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    } finally {
+      await send('PUT', `${url}/admin/error-prone`, { failureRate: 0 }, admin);
+      await send('POST', `${url}/admin`, { breaker: 'GET /api/error-prone', action: 'reset' }, admin);
+    }
+    expect((await get(`${url}/api/error-prone`)).status).toBe(200);
+  });
+
+  test('admin: 401 without the token; with it, the snapshot and breaker actions', async () => {
+    const denied = await get(`${url}/admin`);
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('www-authenticate')).toContain('Bearer');
+    expect((await get(`${url}/admin`, { 'x-admin-token': 'wrong' })).status).toBe(401);
+    expect((await get(`${url}/admin/events`, { authorization: 'Bearer nope' })).status).toBe(401);
+
+    const snap = await get(`${url}/admin`, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    expect(snap.status).toBe(200);
+    expect(snap.body.pools.map((p: any) => p.name).sort()).toEqual(['redis', 'upstream']);
+    const open = await send('POST', `${url}/admin`, { breaker: 'upstream', action: 'open' }, admin);
+    expect(open.body.state).toBe('open');
+    expect((await get(`${url}/api/external-data`)).body.code).toBe('CIRCUIT_OPEN');
+    await send('POST', `${url}/admin`, { breaker: 'upstream', action: 'close' }, admin);
+    expect((await get(`${url}/api/external-data`)).status).toBe(200);
+    const events = await get(`${url}/admin/events?since=0`, admin);
+    const manual = events.body.events.filter((e: any) => e.type === 'breaker' && e.breaker === 'upstream');
+    expect(manual.map((e: any) => `${e.from}>${e.to}`)).toEqual(['closed>open', 'open>closed']);
+  });
+
+  test.runIf(framework === 'koa')('koa: the chaos scenario shows the same breaker cycle', async () => {
+    const r = await run(stack, 'chaos');
+    expect(r.summary.unanswered).toBe(0);
+    expect(r.summary.refusals.circuit_open).toBeGreaterThan(0);
+    expect(
+      r.summary.refusals.rate_limited + r.summary.refusals.bulkhead_full + r.summary.refusals.timeout,
+    ).toBe(0);
+    for (const breaker of ['upstream', 'GET /api/error-prone']) {
+      const p = path(r, breaker);
+      expect(p[0], p.join(' ')).toBe('closed>open');
+      expect(p.at(-1), p.join(' ')).toBe('half-open>closed');
+    }
+  });
+});
