@@ -94,12 +94,13 @@ for (const [pipe, client] of Object.entries(clients)) {
   const store = new RedisRateLimitStore({ client, prefix, timeout: '2s' });
   const single = rlr(client, pipe, 60);
   const union = new RateLimiterUnion(rlr(client, pipe, 1), rlr(client, pipe, 60), rlr(client, pipe, 3600));
+  // The store runs next to the ceiling it is held to, then next to its peers.
   const fns = {
     ceiling: (k) => client.evalsha(sha, 1, `${prefix}bare:${k}`),
-    rlf1: (k) => single.consume(k, 1),
     store1: (k) => store.consume(k, one, 1),
-    rlf3: (k) => union.consume(k, 1),
     store3: (k) => store.consume(k, three, 1),
+    rlf1: (k) => single.consume(k, 1),
+    rlf3: (k) => union.consume(k, 1),
   };
   for (const [id, fn] of Object.entries(fns))
     subjects.push({ id, pipe, name: `${names[id]}, auto-pipelining ${pipe}`, fn, rates: [] });

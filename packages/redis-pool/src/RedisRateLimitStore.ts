@@ -17,7 +17,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { withTimeout } from './connection.js';
 import { StoreUnavailableError } from './errors.js';
 import type { RedisPool } from './RedisPool.js';
-import { buildScript, type RateLimitScript } from './script.js';
+import { buildScript, MAX_WINDOWS, type RateLimitScript } from './script.js';
 import { checkKeys, expectObject, isPlainObject, optDuration } from './validate.js';
 
 /** Options of a {@link RedisRateLimitStore}: give `client` or `pool`. */
@@ -311,6 +311,8 @@ class Call implements DeadlineNode {
 }
 
 const { remaining, waitMs, fullResetMs, SLOTS } = rateLimitAlgorithms;
+/** The windows' state while a reply is read (synchronously, so one array serves every call). */
+const scratch: number[] = new Array<number>(SLOTS * MAX_WINDOWS).fill(0);
 
 /**
  * The decision from the script's reply, the key's new state (see script.ts). Redis decided
@@ -330,7 +332,7 @@ function decisionOf(
   const now = b.readDoubleLE(16);
   const violated = b.readDoubleLE(24);
   const n = windows.length;
-  const s = new Array<number>(n * SLOTS);
+  const s = scratch;
   for (let i = 0, o = 40; i < n; i++, o += 32) {
     s[i * SLOTS] = b.readDoubleLE(o);
     s[i * SLOTS + 1] = b.readDoubleLE(o + 8);
