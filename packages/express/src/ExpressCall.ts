@@ -7,7 +7,17 @@ export type ExpressOnReject = (refusal: Refusal, req: Request, res: Response, ne
 
 export const kCall: unique symbol = Symbol('breakwater.call');
 
-type GuardedResponse = Response & { [kCall]?: ExpressCall };
+function ignore(): void {}
+/** The `next` an `onReject` gets for a timeout: the request is answered, nothing follows. */
+const ignoreNext: NextFunction = () => {};
+/**
+ * When the app middleware times a response (metrics on), it sets this and its own 'close'
+ * listener calls {@link onResponseClose}: one listener per response instead of two (a
+ * second turns the listener slot into an array that Node copies on every emit).
+ */
+export const kStart: unique symbol = Symbol('breakwater.startedAt');
+
+type GuardedResponse = Response & { [kCall]?: ExpressCall; [kStart]?: number };
 
 /** One Express request under a route's guard: translates the guard's steps to req/res/next. */
 export class ExpressCall extends GuardCall {
@@ -65,10 +75,25 @@ export class ExpressCall extends GuardCall {
       res.destroy();
     } else {
       const onReject = this.guard.onReject as ExpressOnReject | undefined;
-      if (onReject) this.refuse(refusal);
-      else sendRefusal(res, refusal, true);
+      if (onReject === undefined || !this.renderTimeout(onReject, refusal)) sendRefusal(res, refusal, true);
     }
     detach(res, () => this.guard.finish(this, 0, undefined));
+  }
+
+  /**
+   * Lets `onReject` answer a timeout. The response is cut off from the late handler right
+   * after, so only what onReject sends before returning counts: when it throws, or returns
+   * without having answered (an async one awaiting first), false, and the default refusal
+   * goes out instead. A promise it returns is only kept from rejecting unhandled.
+   */
+  private renderTimeout(onReject: ExpressOnReject, refusal: Refusal): boolean {
+    try {
+      const r = onReject(refusal, this.req, this.res, ignoreNext);
+      if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, ignore);
+    } catch {
+      // Fall back to the default refusal below, unless onReject got its answer out first.
+    }
+    return this.res.headersSent;
   }
 }
 
@@ -79,6 +104,8 @@ export class ExpressCall extends GuardCall {
 export function onResponseClose(this: GuardedResponse): void {
   const call = this[kCall];
   if (call === undefined) return;
+  // Once per response, whichever listener gets here first.
+  this[kCall] = undefined;
   const guard = call.guard;
   switch (call.phase) {
     case Phase.Running:
@@ -98,7 +125,7 @@ export function onResponseClose(this: GuardedResponse): void {
 
 export function attach(res: Response, call: ExpressCall): void {
   (res as GuardedResponse)[kCall] = call;
-  res.on('close', onResponseClose);
+  if ((res as GuardedResponse)[kStart] === undefined) res.on('close', onResponseClose);
   // A pipelined request's response waits, socketless, behind the ones before it. If the
   // client leaves meanwhile, Node destroys the request but never closes this response:
   // without this its slot (and deadline) would be held forever.

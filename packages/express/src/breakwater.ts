@@ -15,7 +15,7 @@ import {
   type RoutePolicy,
 } from '@breakwater/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { attach, ExpressCall, type ExpressOnReject } from './ExpressCall.js';
+import { attach, ExpressCall, type ExpressOnReject, kStart, onResponseClose } from './ExpressCall.js';
 import { routePattern } from './route-pattern.js';
 
 /** A route policy for Express: `onReject(refusal, req, res, next)`. */
@@ -75,7 +75,6 @@ export interface ExpressHealth {
   register(name: string, check: HealthCheck, options?: HealthCheckOptions): Disposable;
 }
 
-const kStart: unique symbol = Symbol('breakwater.startedAt');
 type TimedResponse = Response & { [kStart]?: number };
 
 /** Copies a core answer onto the response. */
@@ -119,6 +118,8 @@ export function breakwater(options: ExpressBreakwaterOptions = {}): ExpressBreak
     if (m !== undefined) {
       // One listener function for every request: no closure per request.
       const done = function breakwaterRequestDone(this: TimedResponse): void {
+        // The guard's 'close' duty too (attach() saw kStart and added no listener of its own).
+        onResponseClose.call(this);
         const req = this.req;
         // 'close' without 'finish': the client left before the answer was out (nginx's 499).
         const status = this.writableFinished ? this.statusCode : 499;

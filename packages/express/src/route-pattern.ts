@@ -43,7 +43,9 @@ export function routePattern(req: Request): string | undefined {
  */
 function mountPattern(req: Request, route: object): string | undefined {
   // Express 4 keeps the router in `_router`; Express 5 exposes `router` (4 throws on it).
-  const app = req.app as unknown as { _router?: { stack?: unknown }; router?: { stack?: unknown } } | undefined;
+  const app = req.app as unknown as
+    | { _router?: { stack?: unknown }; router?: { stack?: unknown } }
+    | undefined;
   const router = app?._router ?? app?.router;
   const trail = findMounts(router?.stack, route, []);
   if (trail === undefined) return undefined;

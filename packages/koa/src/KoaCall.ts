@@ -5,7 +5,13 @@ import type { Context, Next } from 'koa';
 export type KoaOnReject = (refusal: Refusal, ctx: Context) => unknown;
 
 const kCall: unique symbol = Symbol('breakwater.call');
-type GuardedRes = Context['res'] & { [kCall]?: KoaCall };
+/**
+ * When the app middleware times a response (metrics on), it sets this and its own 'close'
+ * listener calls {@link onResponseClose}: one listener per response instead of two (a
+ * second turns the listener slot into an array that Node copies on every emit).
+ */
+export const kStart: unique symbol = Symbol('breakwater.startedAt');
+type GuardedRes = Context['res'] & { [kCall]?: KoaCall; [kStart]?: number };
 
 /**
  * One Koa request under a route's guard. The middleware's promise settles when the guard
@@ -27,8 +33,9 @@ export class KoaCall extends GuardCall {
       this.resolve = res;
       this.reject = rej;
     });
-    (ctx.res as GuardedRes)[kCall] = this;
-    ctx.res.on('close', onResponseClose);
+    const res = ctx.res as GuardedRes;
+    res[kCall] = this;
+    if (res[kStart] === undefined) res.on('close', onResponseClose);
   }
 
   clientIp(): string | undefined {
@@ -52,8 +59,21 @@ export class KoaCall extends GuardCall {
   }
 
   refuse(refusal: Refusal): void {
-    this.write(refusal);
-    this.resolve();
+    const onReject = this.guard.onReject as KoaOnReject | undefined;
+    if (onReject === undefined) {
+      this.writeDefault(refusal);
+      return this.resolve();
+    }
+    let r: unknown;
+    try {
+      r = onReject(refusal, this.ctx);
+    } catch (e) {
+      return this.reject(e);
+    }
+    // An async onReject answers when it settles: Koa must not respond before that.
+    if (r && typeof (r as Promise<unknown>).then === 'function')
+      (r as Promise<unknown>).then(() => this.resolve(), (e: unknown) => this.reject(e));
+    else this.resolve();
   }
 
   proceed(): void {
@@ -76,12 +96,9 @@ export class KoaCall extends GuardCall {
     else {
       const onReject = this.guard.onReject as KoaOnReject | undefined;
       if (onReject === undefined) writeRaw(res, refusal.status, refusal.headers, refusal.body);
+      else if (!renderedByOnReject(onReject, refusal, ctx))
+        writeRaw(res, refusal.status, refusal.headers, refusal.body);
       else {
-        try {
-          onReject(refusal, ctx);
-        } catch {
-          // Fall through to whatever onReject managed to set.
-        }
         const body = ctx.body;
         const text =
           typeof body === 'string' || Buffer.isBuffer(body) ? body : body == null ? '' : JSON.stringify(body);
@@ -96,18 +113,7 @@ export class KoaCall extends GuardCall {
     this.resolve();
   }
 
-  private write(refusal: Refusal): void {
-    const onReject = this.guard.onReject as KoaOnReject | undefined;
-    if (onReject) {
-      try {
-        const r = onReject(refusal, this.ctx);
-        if (r && typeof (r as Promise<unknown>).then === 'function')
-          (r as Promise<unknown>).then(undefined, (e) => this.reject(e));
-      } catch (e) {
-        this.reject(e);
-      }
-      return;
-    }
+  private writeDefault(refusal: Refusal): void {
     const ctx = this.ctx;
     ctx.status = refusal.status;
     for (const [name, value] of refusal.headers) ctx.set(name, value);
@@ -141,6 +147,24 @@ export class KoaCall extends GuardCall {
   }
 }
 
+/**
+ * Lets `onReject` set the answer to a timeout on `ctx`. Only what it sets before returning
+ * counts (the refusal is written at once: an async one that awaits first is too late); when
+ * it throws or sets no status, the default refusal is written instead. A promise it returns
+ * is only kept from rejecting unhandled.
+ */
+function renderedByOnReject(onReject: KoaOnReject, refusal: Refusal, ctx: Context): boolean {
+  let r: unknown;
+  try {
+    r = onReject(refusal, ctx);
+  } catch {
+    return false;
+  }
+  if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, () => {});
+  // Koa answers 404 until someone sets a status: that would be no answer to a timeout.
+  return (ctx.response as { _explicitStatus?: boolean })._explicitStatus === true;
+}
+
 function writeRaw(
   res: Context['res'],
   status: number,
@@ -153,8 +177,10 @@ function writeRaw(
   res.end(body);
 }
 
-function onResponseClose(this: GuardedRes): void {
+/** The response closed: a client that left early is the guard's business. */
+export function onResponseClose(this: GuardedRes): void {
   const call = this[kCall];
-  if (call === undefined || this.writableFinished) return;
-  call.clientClosed();
+  if (call === undefined) return;
+  this[kCall] = undefined;
+  if (!this.writableFinished) call.clientClosed();
 }

@@ -15,7 +15,7 @@ import {
   type RoutePolicy,
 } from '@breakwater/core';
 import type { Context, Middleware, Next } from 'koa';
-import { KoaCall, type KoaOnReject } from './KoaCall.js';
+import { KoaCall, type KoaOnReject, kStart, onResponseClose } from './KoaCall.js';
 
 /** A route policy for Koa: `onReject(refusal, ctx)`. */
 export type KoaRoutePolicy = RoutePolicy<Context, KoaOnReject>;
@@ -66,7 +66,6 @@ export interface KoaHealth {
   register(name: string, check: HealthCheck, options?: HealthCheckOptions): Disposable;
 }
 
-const kStart: unique symbol = Symbol('breakwater.startedAt');
 const kCtx: unique symbol = Symbol('breakwater.ctx');
 type TimedResponse = ServerResponse & { [kStart]?: number; [kCtx]?: Context };
 
@@ -108,6 +107,8 @@ export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
     if (m !== undefined) {
       // One listener function for every request: no closure per request.
       const done = function breakwaterRequestDone(this: TimedResponse): void {
+        // The guard's 'close' duty too (KoaCall saw kStart and added no listener of its own).
+        onResponseClose.call(this);
         const ctx = this[kCtx]!;
         this[kCtx] = undefined;
         const pattern = matchedPattern(ctx);

@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import { Emitter, type Event } from '../util/events.js';
+import { isPlainObject } from '../util/validate.js';
 import { CircuitBreaker } from './CircuitBreaker.js';
 import type { CircuitBreakerOptions } from './options.js';
 
@@ -19,6 +20,7 @@ export class BreakerRegistry {
   /** Creates and registers a breaker; a name already taken throws. */
   create(name: string, options: CircuitBreakerOptions = {}, path = `breakers.${name}`): CircuitBreaker {
     if (this.breakers.has(name)) throw new ConfigError(path, name, 'a breaker name not already registered');
+    if (!isPlainObject(options)) throw new ConfigError(path, options, 'breaker options (an object)');
     const b = new CircuitBreaker(
       this.clock && !options.clock ? { ...options, clock: this.clock } : options,
       name,

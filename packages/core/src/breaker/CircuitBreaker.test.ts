@@ -53,7 +53,12 @@ describe('CircuitBreaker', () => {
   });
 
   test('slow calls trip at the slow-call rate', () => {
-    const { b, changes, call } = make({ minimumCalls: 2, slowCallDuration: '100ms', slowCallRateThreshold: 0.5, failureRateThreshold: 1 });
+    const { b, changes, call } = make({
+      minimumCalls: 2,
+      slowCallDuration: '100ms',
+      slowCallRateThreshold: 0.5,
+      failureRateThreshold: 1,
+    });
     call(false, 10);
     call(false, 150);
     expect(b.state).toBe('open');
@@ -61,7 +66,11 @@ describe('CircuitBreaker', () => {
   });
 
   test('count window forgets calls beyond its size', () => {
-    const { b, call } = make({ window: { kind: 'count', size: 4 }, minimumCalls: 4, failureRateThreshold: 0.75 });
+    const { b, call } = make({
+      window: { kind: 'count', size: 4 },
+      minimumCalls: 4,
+      failureRateThreshold: 0.75,
+    });
     call(true);
     call(true);
     call(false);
@@ -74,7 +83,11 @@ describe('CircuitBreaker', () => {
   });
 
   test('time window forgets calls older than its size', () => {
-    const { b, clock, call } = make({ window: { kind: 'time', size: '10s' }, minimumCalls: 3, failureRateThreshold: 0.6 });
+    const { b, clock, call } = make({
+      window: { kind: 'time', size: '10s' },
+      minimumCalls: 3,
+      failureRateThreshold: 0.6,
+    });
     call(true);
     call(true);
     clock.t += 11_000;
@@ -87,7 +100,12 @@ describe('CircuitBreaker', () => {
   });
 
   test('open → half-open after openFor; probes limited to halfOpenMaxCalls; closes after successThreshold', () => {
-    const { b, clock, changes, call } = make({ consecutiveFailures: 1, openFor: '5s', halfOpenMaxCalls: 2, successThreshold: 2 });
+    const { b, clock, changes, call } = make({
+      consecutiveFailures: 1,
+      openFor: '5s',
+      halfOpenMaxCalls: 2,
+      successThreshold: 2,
+    });
     call(true);
     expect(b.state).toBe('open');
     expect(b.retryAfterMs()).toBe(5000);
@@ -103,7 +121,11 @@ describe('CircuitBreaker', () => {
     expect(b.state).toBe('half-open');
     b.record(t2, false, 1);
     expect(b.state).toBe('closed');
-    expect(changes).toEqual(['closed->open:consecutive-failures', 'open->half-open:open-elapsed', 'half-open->closed:probe-succeeded']);
+    expect(changes).toEqual([
+      'closed->open:consecutive-failures',
+      'open->half-open:open-elapsed',
+      'half-open->closed:probe-succeeded',
+    ]);
   });
 
   test('a failed probe re-opens, and openFor doubles up to openForMax', () => {
@@ -191,7 +213,10 @@ describe('CircuitBreaker', () => {
   });
 
   test.each<[CircuitBreakerOptions, RegExp]>([
-    [{ failureRateThreshold: 2 }, /circuitBreaker\.failureRateThreshold: expected a number from 0 to 1, got 2/],
+    [
+      { failureRateThreshold: 2 },
+      /circuitBreaker\.failureRateThreshold: expected a number from 0 to 1, got 2/,
+    ],
     [{ window: { kind: 'sliding' } as never }, /circuitBreaker\.window\.kind/],
     [{ openFor: 'later' }, /circuitBreaker\.openFor/],
     [{ openFor: '10s', openForMax: '1s' }, /circuitBreaker\.openForMax/],
@@ -206,10 +231,18 @@ describe('CircuitBreaker', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 5 }),
-        fc.array(fc.oneof(fc.constant('acquire'), fc.constant('ok'), fc.constant('fail'), fc.constant('tick')), { maxLength: 200 }),
+        fc.array(
+          fc.oneof(fc.constant('acquire'), fc.constant('ok'), fc.constant('fail'), fc.constant('tick')),
+          { maxLength: 200 },
+        ),
         (max, ops) => {
           const clock = manualClock();
-          const b = new CircuitBreaker({ consecutiveFailures: 1, openFor: 100, halfOpenMaxCalls: max, clock });
+          const b = new CircuitBreaker({
+            consecutiveFailures: 1,
+            openFor: 100,
+            halfOpenMaxCalls: max,
+            clock,
+          });
           const inFlight: number[] = [];
           b.record(b.acquire(), true, 1); // open
           let halfOpenEpochInFlight = 0;
