@@ -77,8 +77,24 @@ export class ExpressCall extends GuardCall {
       const onReject = this.guard.onReject as ExpressOnReject | undefined;
       if (onReject === undefined || !this.renderTimeout(onReject, refusal)) sendRefusal(res, refusal, true);
     }
-    detach(res, () => this.guard.finish(this, 0, undefined));
+    detach(res, this.onLateEnd);
   }
+
+  /** An async onReject still running after a timeout; its late writes must not count as the handler's end. */
+  private lateReject: Promise<unknown> | undefined;
+  private lateRejectEnds = 0;
+
+  /** The detached response's `end()`: the late handler has ended, unless a late onReject wrote it. */
+  private readonly onLateEnd = (): void => {
+    if (this.lateReject === undefined) return this.guard.finish(this, 0, undefined);
+    this.lateRejectEnds++;
+  };
+
+  private lateRejectSettled = (): void => {
+    this.lateReject = undefined;
+    // Two ends while it ran: one was the handler's (one alone is taken as onReject's own write).
+    if (this.lateRejectEnds >= 2) this.guard.finish(this, 0, undefined);
+  };
 
   /**
    * Lets `onReject` answer a timeout. The response is cut off from the late handler right
@@ -89,7 +105,13 @@ export class ExpressCall extends GuardCall {
   private renderTimeout(onReject: ExpressOnReject, refusal: Refusal): boolean {
     try {
       const r = onReject(refusal, this.req, this.res, ignoreNext);
-      if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, ignore);
+      if (r && typeof (r as Promise<unknown>).then === 'function') {
+        const p = (r as Promise<unknown>).then(undefined, ignore);
+        if (!this.res.headersSent) {
+          this.lateReject = p;
+          p.then(this.lateRejectSettled);
+        }
+      }
     } catch {
       // Fall back to the default refusal below, unless onReject got its answer out first.
     }

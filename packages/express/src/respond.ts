@@ -21,10 +21,10 @@ function returnThis(this: unknown): unknown {
 /**
  * Cuts a response off from its handler: writes become no-ops, `headersSent` reads false
  * so Express and error middleware take their ordinary paths without throwing, and the
- * handler's eventual `end()` (a send, or an error handler's reply) reports that it ended.
+ * handler's eventual `end()` (a send, or an error handler's reply) reports that it ended
+ * (each call does; the guard's finish is idempotent).
  */
 export function detach(res: Response, onEnd: () => void): void {
-  let ended = false;
   const r = res as unknown as Record<string, unknown>;
   r.setHeader = returnThis;
   r.appendHeader = returnThis;
@@ -39,10 +39,8 @@ export function detach(res: Response, onEnd: () => void): void {
   r.end = (chunk?: unknown, enc?: unknown, cb?: unknown) => {
     const fn = typeof chunk === 'function' ? chunk : typeof enc === 'function' ? enc : cb;
     if (typeof fn === 'function') queueMicrotask(fn as () => void);
-    if (!ended) {
-      ended = true;
-      onEnd();
-    }
+    // Every call is reported: the receiver decides which end is the handler's.
+    onEnd();
     return res;
   };
   Object.defineProperty(res, 'headersSent', { configurable: true, get: () => false });
