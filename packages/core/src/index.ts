@@ -3,10 +3,11 @@
  * breaker, bulkhead), the request guard the adapters share, and the pool manager.
  * @packageDocumentation
  */
-export { BreakwaterCore, type BreakwaterOptions, type RejectionEvent } from './Breakwater.js';
-export { AdminApi, type AdminAction, type AdminRequest, type AdminSnapshot } from './admin/AdminApi.js';
+
+export { type AdminAction, AdminApi, type AdminRequest, type AdminSnapshot } from './admin/AdminApi.js';
 export type { EndpointAnswer } from './admin/answer.js';
 export { MAX_ADMIN_BODY_BYTES, readBody } from './admin/readBody.js';
+export { BreakwaterCore, type BreakwaterOptions, type RejectionEvent } from './Breakwater.js';
 export { BreakerRegistry } from './breaker/BreakerRegistry.js';
 export {
   type BreakerStats,
@@ -58,7 +59,6 @@ export { type MetricsAnswer, prefersOpenMetrics, renderMetrics } from './metrics
 export { BREAKER_STATE_VALUE, MetricSet, type MetricsSource, metricNames } from './metrics/MetricSet.js';
 export { isMetricsConflictError, MetricsConflictError } from './metrics/MetricsConflictError.js';
 export { RouteSeries, UNMATCHED_ROUTE } from './metrics/RouteSeries.js';
-export { PoolManager, type PoolManagerOptions } from './pools/PoolManager.js';
 export {
   isPoolClosedError,
   isPoolExistsError,
@@ -73,6 +73,7 @@ export {
   PoolQueueTimeoutError,
   PoolUnhealthyError,
 } from './pools/errors.js';
+export { PoolManager, type PoolManagerOptions } from './pools/PoolManager.js';
 export type { Pool, PoolEvents, PoolHealth, PoolHealthCheckEvent, PoolStats } from './pools/types.js';
 export * as rateLimitAlgorithms from './rate-limit/algorithms.js';
 export { clientIpKey } from './rate-limit/client-ip.js';
@@ -108,3 +109,5 @@ export { type Clock, systemClock, type TimerHandle } from './util/clock.js';
 export { type Duration, parseDuration } from './util/duration.js';
 export { type Disposable, Emitter, type Event } from './util/events.js';
 export { neverAbortedSignal } from './util/signal.js';
+/** Option checks that name the option path and the bad value, for pool and store authors. */
+export * as validate from './util/validate.js';
