@@ -24,7 +24,9 @@ test('a breaker shared by a route and its pool counts each call once and recover
   });
   const bw = breakwater({ breakers: { up: { consecutiveFailures: 2, openFor: 100 } } });
   close = () => bw.close();
-  const pool = bw.pools.add(new HttpPool({ name: 'api', baseUrl: up.url, circuitBreaker: bw.breakers.get('up') }));
+  const pool = bw.pools.add(
+    new HttpPool({ name: 'api', baseUrl: up.url, circuitBreaker: bw.breakers.get('up') }),
+  );
   const app = express();
   app.use(bw.middleware());
   app.get('/x', bw.route({ circuitBreaker: 'up' }), async (req, res) => {

@@ -27,7 +27,18 @@ describe.each(flavors)('$name', (flavor) => {
   };
 
   test('rate limit: allowed requests carry RateLimit headers; the refusal is a 429 problem', async () => {
-    const { url } = await start([{ path: '/rl', policy: { rateLimit: [{ limit: 2, window: '1s', algorithm: 'fixed-window' }, { limit: 100, window: '1m' }] }, handler: ok }]);
+    const { url } = await start([
+      {
+        path: '/rl',
+        policy: {
+          rateLimit: [
+            { limit: 2, window: '1s', algorithm: 'fixed-window' },
+            { limit: 100, window: '1m' },
+          ],
+        },
+        handler: ok,
+      },
+    ]);
     const a = await request(url).get('/rl');
     expect(a.status).toBe(200);
     expect(a.headers['ratelimit-policy']).toBe('"per-second";q=2;w=1, "per-minute";q=100;w=60');
@@ -51,7 +62,13 @@ describe.each(flavors)('$name', (flavor) => {
   });
 
   test('rate limit keyed by header: clients are counted apart; absent header shares one bucket', async () => {
-    const { url } = await start([{ path: '/k', policy: { rateLimit: { limit: 1, window: '1m', key: { header: 'x-api-key' } } }, handler: ok }]);
+    const { url } = await start([
+      {
+        path: '/k',
+        policy: { rateLimit: { limit: 1, window: '1m', key: { header: 'x-api-key' } } },
+        handler: ok,
+      },
+    ]);
     expect((await request(url).get('/k').set('x-api-key', 'a')).status).toBe(200);
     expect((await request(url).get('/k').set('x-api-key', 'b')).status).toBe(200);
     expect((await request(url).get('/k').set('x-api-key', 'a')).status).toBe(429);
@@ -61,8 +78,18 @@ describe.each(flavors)('$name', (flavor) => {
 
   test('circuit breaker: failures open it; the refusal is a 503 with Retry-After; other routes are untouched', async () => {
     const { url } = await start([
-      { path: '/flaky', policy: { circuitBreaker: { consecutiveFailures: 3, openFor: '30s' } }, handler: () => ({ status: 500, body: { e: 1 } }) },
-      { path: '/thrower', policy: { circuitBreaker: { consecutiveFailures: 2 } }, handler: () => { throw new Error('boom'); } },
+      {
+        path: '/flaky',
+        policy: { circuitBreaker: { consecutiveFailures: 3, openFor: '30s' } },
+        handler: () => ({ status: 500, body: { e: 1 } }),
+      },
+      {
+        path: '/thrower',
+        policy: { circuitBreaker: { consecutiveFailures: 2 } },
+        handler: () => {
+          throw new Error('boom');
+        },
+      },
       { path: '/fine', policy: { circuitBreaker: { consecutiveFailures: 1 } }, handler: ok },
     ]);
     for (let i = 0; i < 3; i++) expect((await request(url).get('/flaky')).status).toBe(500);
@@ -70,7 +97,11 @@ describe.each(flavors)('$name', (flavor) => {
     expect(r.status).toBe(503);
     expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(29);
     expect(Number(r.headers['retry-after'])).toBeLessThanOrEqual(30);
-    expect(r.body).toMatchObject({ type: 'https://iana.org/assignments/http-problem-types#temporary-reduced-capacity', status: 503, code: 'CIRCUIT_OPEN' });
+    expect(r.body).toMatchObject({
+      type: 'https://iana.org/assignments/http-problem-types#temporary-reduced-capacity',
+      status: 503,
+      code: 'CIRCUIT_OPEN',
+    });
     expect((await request(url).get('/thrower')).status).toBe(500);
     expect((await request(url).get('/thrower')).status).toBe(500);
     expect((await request(url).get('/thrower')).body.code).toBe('CIRCUIT_OPEN');
@@ -81,12 +112,30 @@ describe.each(flavors)('$name', (flavor) => {
   test('bulkhead: full → 503 BULKHEAD_FULL; queued requests run when a slot frees; queue wait expiry refuses', async () => {
     const g = gate();
     const { url } = await start([
-      { path: '/b', policy: { bulkhead: { maxConcurrent: 1, maxQueue: 1, queueTimeout: '10s' } }, handler: async () => { await g.promise; return ok(); } },
-      { path: '/q', policy: { bulkhead: { maxConcurrent: 1, maxQueue: 1, queueTimeout: '50ms' } }, handler: async () => { await sleep(300); return ok(); } },
+      {
+        path: '/b',
+        policy: { bulkhead: { maxConcurrent: 1, maxQueue: 1, queueTimeout: '10s' } },
+        handler: async () => {
+          await g.promise;
+          return ok();
+        },
+      },
+      {
+        path: '/q',
+        policy: { bulkhead: { maxConcurrent: 1, maxQueue: 1, queueTimeout: '50ms' } },
+        handler: async () => {
+          await sleep(300);
+          return ok();
+        },
+      },
     ]);
-    const first = request(url).get('/b').then((r) => r.status);
+    const first = request(url)
+      .get('/b')
+      .then((r) => r.status);
     await until(() => guard('GET /b').bulkhead!.activeCount === 1);
-    const second = request(url).get('/b').then((r) => r.status);
+    const second = request(url)
+      .get('/b')
+      .then((r) => r.status);
     await until(() => guard('GET /b').bulkhead!.queuedCount === 1);
     const third = await request(url).get('/b');
     expect(third.status).toBe(503);
@@ -97,7 +146,9 @@ describe.each(flavors)('$name', (flavor) => {
     expect(await second).toBe(200);
     expect(guard('GET /b').bulkhead!.stats).toMatchObject({ active: 0, queued: 0, rejected: 1 });
 
-    const running = request(url).get('/q').then((r) => r);
+    const running = request(url)
+      .get('/q')
+      .then((r) => r);
     await until(() => guard('GET /q').bulkhead!.activeCount === 1);
     const t0 = Date.now();
     const expired = await request(url).get('/q');
@@ -121,13 +172,24 @@ describe.each(flavors)('$name', (flavor) => {
           return { status: 200, body: { late: true } };
         },
       },
-      { path: '/gw', policy: { timeout: { after: '30ms', status: 504 } }, handler: async () => { await sleep(200); return ok(); } },
+      {
+        path: '/gw',
+        policy: { timeout: { after: '30ms', status: 504 } },
+        handler: async () => {
+          await sleep(200);
+          return ok();
+        },
+      },
     ]);
     const t0 = Date.now();
     const r = await request(url).get('/slow');
     const took = Date.now() - t0;
     expect(r.status).toBe(503);
-    expect(r.body).toMatchObject({ code: 'TIMEOUT', status: 503, type: 'https://iana.org/assignments/http-problem-types#temporary-reduced-capacity' });
+    expect(r.body).toMatchObject({
+      code: 'TIMEOUT',
+      status: 503,
+      type: 'https://iana.org/assignments/http-problem-types#temporary-reduced-capacity',
+    });
     expect(took).toBeGreaterThanOrEqual(55);
     expect(took).toBeLessThan(1000);
     expect(deadlineSeen).toBeGreaterThan(t0);
@@ -142,8 +204,22 @@ describe.each(flavors)('$name', (flavor) => {
   test('late handler after a timeout: writes nothing, throws nothing, keeps its slot until it ends', async () => {
     const release = gate();
     const { url } = await start([
-      { path: '/late', policy: { timeout: '40ms', bulkhead: { maxConcurrent: 1 } }, handler: async () => { await release.promise; return { status: 201, body: { late: true } }; } },
-      { path: '/late-throw', policy: { timeout: '40ms', bulkhead: { maxConcurrent: 1 } }, handler: async () => { await sleep(80); throw new Error('after the deadline'); } },
+      {
+        path: '/late',
+        policy: { timeout: '40ms', bulkhead: { maxConcurrent: 1 } },
+        handler: async () => {
+          await release.promise;
+          return { status: 201, body: { late: true } };
+        },
+      },
+      {
+        path: '/late-throw',
+        policy: { timeout: '40ms', bulkhead: { maxConcurrent: 1 } },
+        handler: async () => {
+          await sleep(80);
+          throw new Error('after the deadline');
+        },
+      },
     ]);
     const r = await request(url).get('/late');
     expect(r.status).toBe(503);
@@ -162,8 +238,19 @@ describe.each(flavors)('$name', (flavor) => {
 
   test('timeout covers time queued in the bulkhead', async () => {
     const g = gate();
-    const { url } = await start([{ path: '/tq', policy: { timeout: '80ms', bulkhead: { maxConcurrent: 1, maxQueue: 5 } }, handler: async () => { await g.promise; return ok(); } }]);
-    const first = request(url).get('/tq').then((r) => r);
+    const { url } = await start([
+      {
+        path: '/tq',
+        policy: { timeout: '80ms', bulkhead: { maxConcurrent: 1, maxQueue: 5 } },
+        handler: async () => {
+          await g.promise;
+          return ok();
+        },
+      },
+    ]);
+    const first = request(url)
+      .get('/tq')
+      .then((r) => r);
     await until(() => guard('GET /tq').bulkhead!.activeCount === 1);
     const t0 = Date.now();
     const queued = await request(url).get('/tq');
@@ -179,8 +266,20 @@ describe.each(flavors)('$name', (flavor) => {
   test('a client that disconnects leaves the bulkhead queue at once and its handler never runs', async () => {
     const g = gate();
     let runs = 0;
-    const { url } = await start([{ path: '/hold', policy: { bulkhead: { maxConcurrent: 1, maxQueue: 5 } }, handler: async () => { runs++; await g.promise; return ok(); } }]);
-    const first = request(url).get('/hold').then((r) => r);
+    const { url } = await start([
+      {
+        path: '/hold',
+        policy: { bulkhead: { maxConcurrent: 1, maxQueue: 5 } },
+        handler: async () => {
+          runs++;
+          await g.promise;
+          return ok();
+        },
+      },
+    ]);
+    const first = request(url)
+      .get('/hold')
+      .then((r) => r);
     await until(() => guard('GET /hold').bulkhead!.activeCount === 1);
     const req = http.get(`${url}/hold`);
     req.on('error', () => {});
@@ -221,9 +320,21 @@ describe.each(flavors)('$name', (flavor) => {
     const { url } = await start(
       [
         { path: '/cfg/:id', policy: false, handler: ok },
-        { path: '/merged', policy: { rateLimit: { limit: 1, window: '1m' } }, handler: async () => { await sleep(100); return ok(); } },
+        {
+          path: '/merged',
+          policy: { rateLimit: { limit: 1, window: '1m' } },
+          handler: async () => {
+            await sleep(100);
+            return ok();
+          },
+        },
       ],
-      { routes: { 'GET /cfg/:id': { rateLimit: { limit: 1, window: '1m' } }, 'GET /merged': { timeout: '30ms', rateLimit: { limit: 50, window: '1m' } } } },
+      {
+        routes: {
+          'GET /cfg/:id': { rateLimit: { limit: 1, window: '1m' } },
+          'GET /merged': { timeout: '30ms', rateLimit: { limit: 50, window: '1m' } },
+        },
+      },
     );
     expect((await request(url).get('/cfg/1')).status).toBe(200);
     expect((await request(url).get('/cfg/2')).status).toBe(429);
@@ -255,12 +366,18 @@ describe.each(flavors)('$name', (flavor) => {
   test('onReject renders refusals itself', async () => {
     const onReject =
       flavor.kind === 'express'
-        ? (refusal: { status: number; reason: string }, _req: unknown, res: { status(n: number): { json(b: unknown): void } }) => res.status(refusal.status).json({ custom: refusal.reason })
+        ? (
+            refusal: { status: number; reason: string },
+            _req: unknown,
+            res: { status(n: number): { json(b: unknown): void } },
+          ) => res.status(refusal.status).json({ custom: refusal.reason })
         : (refusal: { status: number; reason: string }, ctx: { status: number; body: unknown }) => {
             ctx.status = refusal.status;
             ctx.body = { custom: refusal.reason };
           };
-    const { url } = await start([{ path: '/own', policy: { rateLimit: { limit: 1, window: '1m' }, onReject }, handler: ok }]);
+    const { url } = await start([
+      { path: '/own', policy: { rateLimit: { limit: 1, window: '1m' }, onReject }, handler: ok },
+    ]);
     await request(url).get('/own');
     const r = await request(url).get('/own');
     expect(r.status).toBe(429);
@@ -268,12 +385,28 @@ describe.each(flavors)('$name', (flavor) => {
   });
 
   test('invalid configuration fails at start-up naming the option and value', async () => {
-    await expect(start([{ path: '/x', policy: { timeout: 'soon' }, handler: ok }])).rejects.toThrow(/route\.timeout: expected a duration .*got "soon"/);
-    await expect(start([{ path: '/x', policy: { bulkhead: { maxConcurrent: 0 } }, handler: ok }])).rejects.toThrow(/route\.bulkhead\.maxConcurrent: expected an integer >= 1, got 0/);
-    await expect(start([{ path: '/x', policy: { rateLimit: { limit: 5, window: '1m', algorithm: 'magic' as never } }, handler: ok }])).rejects.toThrow(ConfigError);
-    await expect(start([{ path: '/x', policy: { retries: 3 } as never, handler: ok }])).rejects.toThrow(/route\.retries: expected one of the known options/);
+    await expect(start([{ path: '/x', policy: { timeout: 'soon' }, handler: ok }])).rejects.toThrow(
+      /route\.timeout: expected a duration .*got "soon"/,
+    );
+    await expect(
+      start([{ path: '/x', policy: { bulkhead: { maxConcurrent: 0 } }, handler: ok }]),
+    ).rejects.toThrow(/route\.bulkhead\.maxConcurrent: expected an integer >= 1, got 0/);
+    await expect(
+      start([
+        {
+          path: '/x',
+          policy: { rateLimit: { limit: 5, window: '1m', algorithm: 'magic' as never } },
+          handler: ok,
+        },
+      ]),
+    ).rejects.toThrow(ConfigError);
+    await expect(start([{ path: '/x', policy: { retries: 3 } as never, handler: ok }])).rejects.toThrow(
+      /route\.retries: expected one of the known options/,
+    );
     await expect(start([], { routes: { 'FETCH /x': {} } })).rejects.toThrow(/breakwater\.routes/);
-    await expect(start([], { routes: { 'GET /x': { circuitBreaker: { failureRateThreshold: 5 } } } })).rejects.toThrow(/breakwater\.routes\['GET \/x'\]\.circuitBreaker\.failureRateThreshold/);
+    await expect(
+      start([], { routes: { 'GET /x': { circuitBreaker: { failureRateThreshold: 5 } } } }),
+    ).rejects.toThrow(/breakwater\.routes\['GET \/x'\]\.circuitBreaker\.failureRateThreshold/);
   });
 
   test('a shared breaker by name opens for every route that names it', async () => {
