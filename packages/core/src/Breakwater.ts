@@ -6,10 +6,10 @@ import { type BuildContext, buildPolicies } from './guard/build.js';
 import { checkRoutePolicy, hasProtection, mergePolicy, type RoutePolicy } from './guard/policy.js';
 import type { RejectionReason } from './guard/problem.js';
 import { RouteGuard } from './guard/RouteGuard.js';
+import { parseRouteKey, RouteTable } from './guard/RouteTable.js';
 import { HealthRegistry } from './health/HealthRegistry.js';
 import type { HealthOptions } from './health/types.js';
 import { BreakwaterMetrics } from './metrics/BreakwaterMetrics.js';
-import { parseRouteKey, RouteTable } from './guard/RouteTable.js';
 import { PoolManager } from './pools/PoolManager.js';
 import type { RateLimitStore } from './rate-limit/types.js';
 import { type Clock, systemClock } from './util/clock.js';
@@ -164,7 +164,8 @@ export class BreakwaterCore {
   entryGuard(method: string, path: string): RouteGuard | undefined {
     const slot = this.table?.match(method, path);
     if (slot === undefined || slot.claimed || slot.merged === undefined) return undefined;
-    if (slot.guard === undefined && hasProtection(slot.merged)) slot.guard = this.buildGuard(slot.name, slot.merged, slot.path);
+    if (slot.guard === undefined && hasProtection(slot.merged))
+      slot.guard = this.buildGuard(slot.name, slot.merged, slot.path);
     return slot.guard;
   }
 
@@ -231,7 +232,8 @@ export class BreakwaterCore {
     const i = this.guards.indexOf(guard);
     if (i !== -1) this.guards.splice(i, 1);
     const b = guard.breaker;
-    if (b !== undefined && typeof policy?.circuitBreaker === 'object' && this.breakers.get(b.name) === b) this.breakers.remove(b.name);
+    if (b !== undefined && typeof policy?.circuitBreaker === 'object' && this.breakers.get(b.name) === b)
+      this.breakers.remove(b.name);
   }
 
   private buildGuard(name: string, policy: RoutePolicy, path: string): RouteGuard {

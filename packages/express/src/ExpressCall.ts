@@ -5,22 +5,14 @@ import { detach, sendRefusal } from './respond.js';
 /** Express `onReject`: render the refusal yourself. */
 export type ExpressOnReject = (refusal: Refusal, req: Request, res: Response, next: NextFunction) => unknown;
 
-export const kCall: unique symbol = Symbol('breakwater.call');
-
 function ignore(): void {}
 /** The `next` an `onReject` gets for a timeout: the request is answered, nothing follows. */
 const ignoreNext: NextFunction = () => {};
-/**
- * When the app middleware times a response (metrics on), it sets this and its own 'close'
- * listener calls {@link onResponseClose}: one listener per response instead of two (a
- * second turns the listener slot into an array that Node copies on every emit).
- */
-export const kStart: unique symbol = Symbol('breakwater.startedAt');
-
-type GuardedResponse = Response & { [kCall]?: ExpressCall; [kStart]?: number };
 
 /** One Express request under a route's guard: translates the guard's steps to req/res/next. */
 export class ExpressCall extends GuardCall {
+  /** The response's 'close' has been handled. */
+  closeSeen = false;
   constructor(
     guard: RouteGuard,
     readonly req: Request,
@@ -49,7 +41,12 @@ export class ExpressCall extends GuardCall {
   }
 
   setHeader(name: string, value: string): void {
-    if (!this.res.headersSent) this.res.setHeader(name, value);
+    // Called before the handler runs, so nothing is sent yet; a try costs nothing until it throws.
+    try {
+      this.res.setHeader(name, value);
+    } catch {
+      // Headers already out: there is nothing left to add them to.
+    }
   }
 
   refuse(refusal: Refusal): void {
@@ -120,22 +117,21 @@ export class ExpressCall extends GuardCall {
 }
 
 /**
- * One listener for every guarded response, so guarding adds no closure per request.
- * 'close' follows 'finish' on a completed response and comes alone when the client left.
+ * The guarded response closed. 'close' follows 'finish' on a completed response and comes
+ * alone when the client left.
  */
-export function onResponseClose(this: GuardedResponse): void {
-  const call = this[kCall];
-  if (call === undefined) return;
+function responseClosed(res: Response, call: ExpressCall): void {
   // Once per response, whichever listener gets here first.
-  this[kCall] = undefined;
+  if (call.closeSeen) return;
+  call.closeSeen = true;
   const guard = call.guard;
   switch (call.phase) {
     case Phase.Running:
-      if (this.writableEnded) guard.finish(call, this.statusCode, undefined);
+      if (res.writableEnded) guard.finish(call, res.statusCode, undefined);
       else {
         guard.clientGone(call);
         // The handler is still running: its slot is released when it ends.
-        detach(this, () => guard.finish(call, 0, undefined));
+        detach(res, () => guard.finish(call, 0, undefined));
       }
       return;
     case Phase.Queued:
@@ -146,17 +142,19 @@ export function onResponseClose(this: GuardedResponse): void {
 }
 
 export function attach(res: Response, call: ExpressCall): void {
-  (res as GuardedResponse)[kCall] = call;
-  if ((res as GuardedResponse)[kStart] === undefined) res.on('close', onResponseClose);
+  // A closure per request rather than a property on `res`: Express gives every response a
+  // hidden class of its own, so a property added to one builds a new hidden class (work
+  // and garbage each time) where a closure is one small young object.
+  res.on('close', () => responseClosed(res, call));
   // A pipelined request's response waits, socketless, behind the ones before it. If the
   // client leaves meanwhile, Node destroys the request but never closes this response:
   // without this its slot (and deadline) would be held forever.
-  if (res.socket === null) call.req.once('close', onQueuedRequestClose);
+  if (res.socket === null) call.req.once('close', () => queuedRequestClosed(call));
 }
 
-function onQueuedRequestClose(this: Request): void {
-  const res = this.res as GuardedResponse | undefined;
+function queuedRequestClosed(call: ExpressCall): void {
+  const res = call.res;
   // Closed normally (the response went out), or the connection is still up: 'close' on the response covers it.
-  if (res === undefined || res.writableFinished || this.socket?.destroyed === false) return;
-  onResponseClose.call(res);
+  if (res.writableFinished || call.req.socket?.destroyed === false) return;
+  responseClosed(res, call);
 }

@@ -15,7 +15,7 @@ import {
   type RoutePolicy,
 } from '@breakwater/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { attach, ExpressCall, type ExpressOnReject, kStart, onResponseClose } from './ExpressCall.js';
+import { attach, ExpressCall, type ExpressOnReject } from './ExpressCall.js';
 import { routePattern } from './route-pattern.js';
 
 /** A route policy for Express: `onReject(refusal, req, res, next)`. */
@@ -75,8 +75,6 @@ export interface ExpressHealth {
   register(name: string, check: HealthCheck, options?: HealthCheckOptions): Disposable;
 }
 
-type TimedResponse = Response & { [kStart]?: number };
-
 /** Copies a core answer onto the response. */
 function send(res: Response, a: EndpointAnswer): void {
   res.statusCode = a.status;
@@ -116,21 +114,16 @@ export function breakwater(options: ExpressBreakwaterOptions = {}): ExpressBreak
   function middleware(): RequestHandler {
     const m = core.metrics;
     if (m !== undefined) {
-      // One listener function for every request: no closure per request.
-      const done = function breakwaterRequestDone(this: TimedResponse): void {
-        // The guard's 'close' duty too (attach() saw kStart and added no listener of its own).
-        onResponseClose.call(this);
-        const req = this.req;
-        // 'close' without 'finish': the client left before the answer was out (nginx's 499).
-        const status = this.writableFinished ? this.statusCode : 499;
-        requestSeries(m, req).observe(req.method, status, m.now() - this[kStart]!);
-      };
       const table = core.hasRouteTable;
-      return function breakwaterMiddleware(req, res: TimedResponse, next) {
-        if (res[kStart] === undefined) {
-          res[kStart] = m.now();
-          res.on('close', done);
-        }
+      return function breakwaterMiddleware(req, res, next) {
+        const start = m.now();
+        // A closure per request holds the start: storing it on `res` costs more, as Express
+        // gives each response a hidden class of its own (a property added builds a new one).
+        res.on('close', function breakwaterRequestDone(this: Response): void {
+          // 'close' without 'finish': the client left before the answer was out (nginx's 499).
+          const status = this.writableFinished ? this.statusCode : 499;
+          requestSeries(m, req).observe(req.method, status, m.now() - start);
+        });
         if (table) {
           const guard = core.entryGuard(req.method, req.path);
           if (guard !== undefined) return guardRequest(guard, req, res, next);

@@ -4,15 +4,6 @@ import type { Context, Next } from 'koa';
 /** Koa `onReject`: render the refusal yourself on `ctx`. */
 export type KoaOnReject = (refusal: Refusal, ctx: Context) => unknown;
 
-const kCall: unique symbol = Symbol('breakwater.call');
-/**
- * When the app middleware times a response (metrics on), it sets this and its own 'close'
- * listener calls {@link onResponseClose}: one listener per response instead of two (a
- * second turns the listener slot into an array that Node copies on every emit).
- */
-export const kStart: unique symbol = Symbol('breakwater.startedAt');
-type GuardedRes = Context['res'] & { [kCall]?: KoaCall; [kStart]?: number };
-
 /**
  * One Koa request under a route's guard. The middleware's promise settles when the guard
  * refuses, when the deadline answers for the handler, or when the handler ends.
@@ -33,9 +24,13 @@ export class KoaCall extends GuardCall {
       this.resolve = res;
       this.reject = rej;
     });
-    const res = ctx.res as GuardedRes;
-    res[kCall] = this;
-    if (res[kStart] === undefined) res.on('close', onResponseClose);
+    const res = ctx.res;
+    // A closure per request rather than a property on `res`: Node's responses each get a
+    // hidden class of their own, so a property added to one builds a new hidden class
+    // (work and garbage each time) where a closure is one small young object.
+    res.on('close', () => {
+      if (!res.writableFinished) this.clientClosed();
+    });
   }
 
   clientIp(): string | undefined {
@@ -72,7 +67,10 @@ export class KoaCall extends GuardCall {
     }
     // An async onReject answers when it settles: Koa must not respond before that.
     if (r && typeof (r as Promise<unknown>).then === 'function')
-      (r as Promise<unknown>).then(() => this.resolve(), (e: unknown) => this.reject(e));
+      (r as Promise<unknown>).then(
+        () => this.resolve(),
+        (e: unknown) => this.reject(e),
+      );
     else this.resolve();
   }
 
@@ -160,7 +158,8 @@ function renderedByOnReject(onReject: KoaOnReject, refusal: Refusal, ctx: Contex
   } catch {
     return false;
   }
-  if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, () => {});
+  if (r && typeof (r as Promise<unknown>).then === 'function')
+    (r as Promise<unknown>).then(undefined, () => {});
   // Koa answers 404 until someone sets a status: that would be no answer to a timeout.
   return (ctx.response as { _explicitStatus?: boolean })._explicitStatus === true;
 }
@@ -175,12 +174,4 @@ function writeRaw(
   for (const [name, value] of headers) res.setHeader(name, value);
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);
-}
-
-/** The response closed: a client that left early is the guard's business. */
-export function onResponseClose(this: GuardedRes): void {
-  const call = this[kCall];
-  if (call === undefined) return;
-  this[kCall] = undefined;
-  if (!this.writableFinished) call.clientClosed();
 }

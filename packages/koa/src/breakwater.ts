@@ -15,7 +15,7 @@ import {
   type RoutePolicy,
 } from '@breakwater/core';
 import type { Context, Middleware, Next } from 'koa';
-import { KoaCall, type KoaOnReject, kStart, onResponseClose } from './KoaCall.js';
+import { KoaCall, type KoaOnReject } from './KoaCall.js';
 
 /** A route policy for Koa: `onReject(refusal, ctx)`. */
 export type KoaRoutePolicy = RoutePolicy<Context, KoaOnReject>;
@@ -66,9 +66,6 @@ export interface KoaHealth {
   register(name: string, check: HealthCheck, options?: HealthCheckOptions): Disposable;
 }
 
-const kCtx: unique symbol = Symbol('breakwater.ctx');
-type TimedResponse = ServerResponse & { [kStart]?: number; [kCtx]?: Context };
-
 /** Copies a core answer onto the context. */
 function send(ctx: Context, a: EndpointAnswer): void {
   ctx.status = a.status;
@@ -105,29 +102,21 @@ export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
   function middleware(): Middleware {
     const m = core.metrics;
     if (m !== undefined) {
-      // One listener function for every request: no closure per request.
-      const done = function breakwaterRequestDone(this: TimedResponse): void {
-        // The guard's 'close' duty too (KoaCall saw kStart and added no listener of its own).
-        onResponseClose.call(this);
-        const ctx = this[kCtx]!;
-        this[kCtx] = undefined;
-        const pattern = matchedPattern(ctx);
-        // 'close' without 'finish': the client left before the answer was out (nginx's 499).
-        const status = this.writableFinished ? this.statusCode : 499;
-        (pattern === undefined ? m.unmatched : m.route(pattern)).observe(
-          ctx.method,
-          status,
-          m.now() - this[kStart]!,
-        );
-      };
       const table = core.hasRouteTable;
       return function breakwaterMiddleware(ctx, next) {
-        const res = ctx.res as TimedResponse;
-        if (res[kStart] === undefined) {
-          res[kStart] = m.now();
-          res[kCtx] = ctx;
-          res.on('close', done);
-        }
+        const start = m.now();
+        // A closure per request holds the start: storing it on `res` costs more, as each
+        // response has a hidden class of its own (a property added builds a new one).
+        ctx.res.on('close', function breakwaterRequestDone(this: ServerResponse): void {
+          const pattern = matchedPattern(ctx);
+          // 'close' without 'finish': the client left before the answer was out (nginx's 499).
+          const status = this.writableFinished ? this.statusCode : 499;
+          (pattern === undefined ? m.unmatched : m.route(pattern)).observe(
+            ctx.method,
+            status,
+            m.now() - start,
+          );
+        });
         if (table) {
           const guard = core.entryGuard(ctx.method, ctx.path);
           if (guard !== undefined) return guardRequest(guard, ctx, next);

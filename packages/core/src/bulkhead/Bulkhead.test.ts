@@ -93,7 +93,9 @@ describe('Bulkhead', () => {
   });
 
   test('validation names the option', () => {
-    expect(() => new Bulkhead({ maxConcurrent: 0 })).toThrow(/bulkhead\.maxConcurrent: expected an integer >= 1, got 0/);
+    expect(() => new Bulkhead({ maxConcurrent: 0 })).toThrow(
+      /bulkhead\.maxConcurrent: expected an integer >= 1, got 0/,
+    );
     expect(() => new Bulkhead({ maxConcurrent: 1, maxQueue: -1 })).toThrow(ConfigError);
     expect(() => new Bulkhead({ maxConcurrent: 1, queueTimeout: 'x' })).toThrow(/bulkhead\.queueTimeout/);
   });
@@ -103,7 +105,14 @@ describe('Bulkhead', () => {
       fc.asyncProperty(
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 0, max: 4 }),
-        fc.array(fc.record({ work: fc.integer({ min: 0, max: 30 }), fail: fc.boolean(), abortAt: fc.option(fc.integer({ min: 0, max: 30 })) }), { maxLength: 25 }),
+        fc.array(
+          fc.record({
+            work: fc.integer({ min: 0, max: 30 }),
+            fail: fc.boolean(),
+            abortAt: fc.option(fc.integer({ min: 0, max: 30 })),
+          }),
+          { maxLength: 25 },
+        ),
         async (maxConcurrent, maxQueue, calls) => {
           const b = new Bulkhead({ maxConcurrent, maxQueue, queueTimeout: 20 });
           let running = 0;

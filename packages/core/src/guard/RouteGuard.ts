@@ -46,6 +46,8 @@ export class RouteGuard {
   readonly timeoutStatus: 503 | 504;
   readonly onReject: ((...args: any[]) => unknown) | undefined;
   private readonly deadlines: DeadlineList | undefined;
+  /** The limiter reads the guard's clock, so the guard's reading can be handed to it. */
+  private readonly limiterSharesClock: boolean;
   private timeoutRefusalCache: Refusal | undefined;
   private bulkheadFullCache: Refusal | undefined;
 
@@ -62,6 +64,7 @@ export class RouteGuard {
     this.timeoutStatus = policies.timeoutStatus ?? 503;
     this.onReject = policies.onReject;
     this.deadlines = this.timeoutMs !== undefined ? new DeadlineList(clock) : undefined;
+    this.limiterSharesClock = this.limiter?.clock === clock;
   }
 
   /** Requests currently waiting on their deadline (for tests and stats). */
@@ -84,7 +87,7 @@ export class RouteGuard {
       // A throwing key or cost function is the application's bug; fail open, not with a crash.
       return this.admitted(call, now);
     }
-    const d = limiter.consume(key, cost);
+    const d = limiter.consume(key, cost, this.limiterSharesClock ? now : undefined);
     if (typeof (d as Promise<RateLimitDecision>).then === 'function') {
       (d as Promise<RateLimitDecision>).then(
         (v) => this.limited(call, v, this.clock.now()),

@@ -58,8 +58,10 @@ export class RouteTable<T> {
     for (const raw of segments) {
       const seg = raw.endsWith('(.*)') ? '*' : raw;
       let next: TrieNode<T> | undefined;
-      if (seg.startsWith('*')) next = node.wildcard ?? (create ? (node.wildcard = new TrieNode<T>()) : undefined);
-      else if (seg.startsWith(':')) next = node.param ?? (create ? (node.param = new TrieNode<T>()) : undefined);
+      if (seg.startsWith('*'))
+        next = node.wildcard ?? (create ? (node.wildcard = new TrieNode<T>()) : undefined);
+      else if (seg.startsWith(':'))
+        next = node.param ?? (create ? (node.param = new TrieNode<T>()) : undefined);
       else {
         next = node.statics.get(seg);
         if (next === undefined && create) node.statics.set(seg, (next = new TrieNode<T>()));

@@ -22,6 +22,8 @@ export interface MetricsOptions {
 
 const PREFIX_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
+const RESULTS = ['success', 'failure', 'slow', 'rejected'] as const;
+
 /** State label values of transitions; half-open is written `half_open` as Prometheus labels go. */
 const STATE_LABEL = { closed: 'closed', open: 'open', 'half-open': 'half_open' } as const;
 
@@ -38,6 +40,8 @@ export class BreakwaterMetrics implements MetricsSource {
   readonly now: () => number;
   private readonly set: MetricSetT;
   private readonly subs: Disposable[] = [];
+  /** Adds the per-request counts kept below to their prom-client counters. */
+  private readonly flushes: Array<() => void> = [];
   private readonly seenPools = new Set<Pool>();
   private readonly byRoute = new Map<string, RouteSeries>();
   private readonly rejectionChildren = new Map<string, Map<RejectionReason, { inc(): void }>>();
@@ -105,8 +109,18 @@ export class BreakwaterMetrics implements MetricsSource {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.flushCounts();
     this.set.sources.delete(this);
     for (const s of this.subs.splice(0)) s.dispose();
+  }
+
+  /**
+   * Hands the counts of decisions and breaker calls to prom-client; its counters' `collect`
+   * calls this at scrape time. Counting in plain numbers in between keeps prom-client's
+   * label hashing (a few hundred ns a time) off the per-request path.
+   */
+  flushCounts(): void {
+    for (const f of this.flushes) f();
   }
 
   // --- subscriptions ---------------------------------------------------------------------
@@ -121,7 +135,18 @@ export class BreakwaterMetrics implements MetricsSource {
       const limited = set.rateLimitRequests.labels({ limiter: limiter.name, result: 'limited' });
       allowed.inc(0);
       limited.inc(0);
-      this.subs.push(limiter.onDecision((e) => (e.allowed ? allowed : limited).inc()));
+      const n = { allowed: 0, limited: 0 };
+      this.subs.push(
+        limiter.onDecision((e) => {
+          if (e.allowed) n.allowed++;
+          else n.limited++;
+        }),
+      );
+      this.flushes.push(() => {
+        if (n.allowed > 0) allowed.inc(n.allowed);
+        if (n.limited > 0) limited.inc(n.limited);
+        n.allowed = n.limited = 0;
+      });
     }
     if (g.breaker !== undefined) reasons.push('circuit_open');
     const bulkhead = g.bulkhead;
@@ -148,7 +173,14 @@ export class BreakwaterMetrics implements MetricsSource {
       rejected: set.breakerCalls.labels({ breaker: b.name, result: 'rejected' }),
     };
     for (const c of Object.values(calls)) c.inc(0);
-    this.subs.push(b.onCall((r) => calls[r].inc()));
+    const n = { success: 0, failure: 0, slow: 0, rejected: 0 };
+    this.subs.push(b.onCall((r) => n[r]++));
+    this.flushes.push(() => {
+      for (const r of RESULTS) {
+        if (n[r] > 0) calls[r].inc(n[r]);
+        n[r] = 0;
+      }
+    });
     const transitions = new Map<string, { inc(): void }>();
     this.subs.push(
       b.onStateChange((c: StateChange) => {

@@ -9,6 +9,8 @@ export interface MetricsSource {
   breakers(): Iterable<CircuitBreaker>;
   bulkheads(): Iterable<Bulkhead>;
   pools(): readonly Pool[];
+  /** Adds counts kept between scrapes to the counters (called by their `collect`). */
+  flushCounts?(): void;
 }
 
 /** Label value of a breaker state in `breakwater_circuit_breaker_state`. */
@@ -81,6 +83,10 @@ export class MetricSet {
   private constructor(registry: Registry, p: string) {
     const registers = [registry];
     const sources = this.sources;
+    // Decisions and breaker calls are counted in plain numbers and handed over at scrape time.
+    const flushCounts = () => {
+      for (const s of sources) s.flushCounts?.();
+    };
     this.requestDuration = new Histogram({
       name: `${p}http_request_duration_seconds`,
       help: 'Duration of HTTP requests in seconds, by method, matched route pattern and status code',
@@ -99,6 +105,7 @@ export class MetricSet {
       help: 'Rate-limit decisions, by limiter and result (allowed, limited)',
       labelNames: ['limiter', 'result'],
       registers,
+      collect: flushCounts,
     });
     this.breakerState = new Gauge({
       name: `${p}circuit_breaker_state`,
@@ -122,6 +129,7 @@ export class MetricSet {
       help: 'Calls through a circuit breaker, by result (success, failure, slow, rejected)',
       labelNames: ['breaker', 'result'],
       registers,
+      collect: flushCounts,
     });
     const bulkheadGauge = (name: string, help: string, read: (b: Bulkhead) => number) =>
       new Gauge({

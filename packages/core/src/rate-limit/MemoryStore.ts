@@ -55,7 +55,14 @@ export class MemoryStore implements RateLimitStore {
   }
 
   consume(key: string, windows: readonly RateLimitWindow[], cost: number): RateLimitDecision {
-    const now = this.clock.now();
+    return this.consumeAt(key, windows, cost, this.clock.now());
+  }
+
+  /**
+   * {@link consume} at a time the caller has already read from this store's clock (the
+   * request guard reads it once per request; a clock read is a good part of a decision).
+   */
+  consumeAt(key: string, windows: readonly RateLimitWindow[], cost: number, now: number): RateLimitDecision {
     const n = windows.length;
     let e = this.map.get(key);
     if (e === undefined) {
@@ -71,9 +78,9 @@ export class MemoryStore implements RateLimitStore {
     }
     const s = e.s;
     const r = this.result;
-    r.remaining.length = n;
-    r.resetMs.length = n;
-    r.violated.length = 0;
+    // Resizing an array goes through the runtime even to the same length: only when it changes.
+    if (r.remaining.length !== n) r.remaining.length = r.resetMs.length = n;
+    if (r.violated.length !== 0) r.violated.length = 0;
     r.retryAfterMs = 0;
     let allowed = true;
     for (let i = 0; i < n; i++) {

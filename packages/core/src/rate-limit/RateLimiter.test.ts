@@ -219,57 +219,71 @@ describe('MemoryStore bounds', () => {
 });
 
 describe('properties', () => {
-  const arrivals = fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), fc.integer({ min: 1, max: 3 })), { minLength: 1, maxLength: 300 });
+  const arrivals = fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), fc.integer({ min: 1, max: 3 })), {
+    minLength: 1,
+    maxLength: 300,
+  });
 
   test('token bucket: admitted units in any interval ≤ burst + rate × interval', () => {
     fc.assert(
-      fc.property(arrivals, fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 20 }), (seq, limit, extra) => {
-        const clock = manualClock();
-        const W = 1000;
-        const burst = limit + extra;
-        const l = new RateLimiter({ limit, window: W, burst }, { clock });
-        const admitted: Array<[number, number]> = [];
-        for (const [gap, cost] of seq) {
-          clock.t += gap;
-          if ((l.consume('k', cost) as RateLimitDecision).allowed) admitted.push([clock.t, cost]);
-        }
-        for (let i = 0; i < admitted.length; i++) {
-          let sum = 0;
-          for (let j = i; j < admitted.length; j++) {
-            sum += admitted[j]![1];
-            const span = admitted[j]![0] - admitted[i]![0];
-            expect(sum).toBeLessThanOrEqual(burst + (limit * span) / W + 1e-9);
+      fc.property(
+        arrivals,
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 0, max: 20 }),
+        (seq, limit, extra) => {
+          const clock = manualClock();
+          const W = 1000;
+          const burst = limit + extra;
+          const l = new RateLimiter({ limit, window: W, burst }, { clock });
+          const admitted: Array<[number, number]> = [];
+          for (const [gap, cost] of seq) {
+            clock.t += gap;
+            if ((l.consume('k', cost) as RateLimitDecision).allowed) admitted.push([clock.t, cost]);
           }
-        }
-      }),
+          for (let i = 0; i < admitted.length; i++) {
+            let sum = 0;
+            for (let j = i; j < admitted.length; j++) {
+              sum += admitted[j]![1];
+              const span = admitted[j]![0] - admitted[i]![0];
+              expect(sum).toBeLessThanOrEqual(burst + (limit * span) / W + 1e-9);
+            }
+          }
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
-  test.each(['fixed-window', 'sliding-window'] as const)('%s: admitted units in any aligned window ≤ limit', (algorithm) => {
-    fc.assert(
-      fc.property(arrivals, fc.integer({ min: 1, max: 20 }), (seq, limit) => {
-        const clock = manualClock();
-        const W = 1000;
-        const l = new RateLimiter({ limit, window: W, algorithm }, { clock });
-        const perWindow = new Map<number, number>();
-        for (const [gap, cost] of seq) {
-          clock.t += gap;
-          if ((l.consume('k', cost) as RateLimitDecision).allowed) {
-            const w = Math.floor(clock.t / W);
-            perWindow.set(w, (perWindow.get(w) ?? 0) + cost);
+  test.each(['fixed-window', 'sliding-window'] as const)(
+    '%s: admitted units in any aligned window ≤ limit',
+    (algorithm) => {
+      fc.assert(
+        fc.property(arrivals, fc.integer({ min: 1, max: 20 }), (seq, limit) => {
+          const clock = manualClock();
+          const W = 1000;
+          const l = new RateLimiter({ limit, window: W, algorithm }, { clock });
+          const perWindow = new Map<number, number>();
+          for (const [gap, cost] of seq) {
+            clock.t += gap;
+            if ((l.consume('k', cost) as RateLimitDecision).allowed) {
+              const w = Math.floor(clock.t / W);
+              perWindow.set(w, (perWindow.get(w) ?? 0) + cost);
+            }
           }
-        }
-        for (const n of perWindow.values()) expect(n).toBeLessThanOrEqual(limit);
-        // And never more than twice the limit in any sliding span of one window.
-        const times = [...perWindow.keys()].sort((a, b) => a - b);
-        for (let i = 1; i < times.length; i++) {
-          if (times[i] === times[i - 1]! + 1) expect(perWindow.get(times[i]!)! + perWindow.get(times[i - 1]!)!).toBeLessThanOrEqual(2 * limit);
-        }
-      }),
-      { numRuns: 200 },
-    );
-  });
+          for (const n of perWindow.values()) expect(n).toBeLessThanOrEqual(limit);
+          // And never more than twice the limit in any sliding span of one window.
+          const times = [...perWindow.keys()].sort((a, b) => a - b);
+          for (let i = 1; i < times.length; i++) {
+            if (times[i] === times[i - 1]! + 1)
+              expect(perWindow.get(times[i]!)! + perWindow.get(times[i - 1]!)!).toBeLessThanOrEqual(
+                2 * limit,
+              );
+          }
+        }),
+        { numRuns: 200 },
+      );
+    },
+  );
 });
 
 describe('keys in shared stores', () => {
@@ -282,7 +296,10 @@ describe('keys in shared stores', () => {
         return inner.consume(key, windows, cost);
       },
     };
-    const byHeader = new RateLimiter({ limit: 5, window: '1m', key: { header: 'x-api-key' }, store: spy }, { name: 'GET /a' });
+    const byHeader = new RateLimiter(
+      { limit: 5, window: '1m', key: { header: 'x-api-key' }, store: spy },
+      { name: 'GET /a' },
+    );
     await byHeader.consume('sk_live_secret');
     const byIp = new RateLimiter({ limit: 5, window: '1m', store: spy }, { name: 'GET /b' });
     await byIp.consume('203.0.113.9');

@@ -73,7 +73,7 @@ export class RateLimiter<Req = unknown> {
   readonly policyHeader: string;
   /** True when the store is this limiter's own memory store (keys need no prefix). */
   private readonly ownStore: boolean;
-  private readonly clock: Clock;
+  readonly clock: Clock;
   private fallback: MemoryStore | undefined;
   private readonly decisionEmitter = new Emitter<RateLimitEvent>();
   private readonly allowedEvent: RateLimitEvent;
@@ -182,13 +182,20 @@ export class RateLimiter<Req = unknown> {
   /**
    * Decides for `key`. Synchronous with the memory store; a promise with an async store.
    * Never throws or rejects because of the store: `onStoreError` decides instead.
+   * `now`: the limiter's clock, if the caller has just read it (saves the memory store a read).
    */
-  consume(key: string, cost = 1): RateLimitDecision | Promise<RateLimitDecision> {
+  consume(key: string, cost = 1, now?: number): RateLimitDecision | Promise<RateLimitDecision> {
     // Keys taken from a header are often credentials (API keys): a shared store sees a digest.
-    const storeKey = this.ownStore ? key : `${this.name}:${this.keyHeader === undefined ? key : digestKey(key)}`;
+    const storeKey = this.ownStore
+      ? key
+      : `${this.name}:${this.keyHeader === undefined ? key : digestKey(key)}`;
     let d: RateLimitDecision | Promise<RateLimitDecision>;
     try {
-      d = this.store.consume(storeKey, this.windows, cost);
+      // The own memory store can reuse the caller's reading of the (same) clock.
+      d =
+        this.ownStore && now !== undefined
+          ? (this.store as MemoryStore).consumeAt(storeKey, this.windows, cost, now)
+          : this.store.consume(storeKey, this.windows, cost);
     } catch (e) {
       return this.emit(this.onFailure(e, key, cost));
     }

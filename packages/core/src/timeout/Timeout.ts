@@ -51,7 +51,13 @@ export class Timeout {
   ): Promise<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise<T>((resolve, reject) => {
-      const call = new TimeoutCall<T>(this.shared, this.clock.now() + this.timeoutMs, signal, resolve, reject);
+      const call = new TimeoutCall<T>(
+        this.shared,
+        this.clock.now() + this.timeoutMs,
+        signal,
+        resolve,
+        reject,
+      );
       let work: PromiseLike<T> | T;
       try {
         work = fn(call);

@@ -1,0 +1,53 @@
+/**
+ * The benchmark harness works: `node bench/run.mjs --quick` (what CI runs) exits 0 and
+ * writes a results file with every suite in it. It checks the harness, not the numbers.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { expect, test } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const SUITES = ['http-express', 'http-koa', 'core-micro', 'redis-store', 'http-pool', 'memory'];
+
+interface Suite {
+  status: string;
+  reason?: string;
+  variants?: Record<string, { median: number }>;
+  comparisons?: Array<{ name: string; ratio: { median: number } }>;
+  table?: { rows: unknown[][] };
+}
+
+test('bench/run.mjs --quick runs every suite and writes results/quick.json', async () => {
+  const started = Date.now();
+  const code = await new Promise<number>((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['bench/run.mjs', '--quick'],
+      { cwd: root, timeout: 80_000 },
+      (err) => resolve(err ? ((err as { code?: number }).code ?? 1) : 0),
+    );
+    child.stdout?.resume();
+  });
+  expect(code).toBe(0);
+  const result = JSON.parse(readFileSync(`${root}bench/results/quick.json`, 'utf8')) as {
+    meta: { date: string; quick: boolean };
+    suites: Record<string, Suite>;
+  };
+  expect(result.meta.quick).toBe(true);
+  expect(Date.parse(result.meta.date)).toBeGreaterThanOrEqual(started - 1000);
+  expect(Object.keys(result.suites).sort()).toEqual([...SUITES].sort());
+  // Our own suites produce numbers; the standalone scripts may be absent or skip (no Redis).
+  for (const name of ['http-express', 'http-koa', 'core-micro', 'memory']) {
+    const s = result.suites[name]!;
+    expect(s.status, `${name}: ${s.reason}`).toBe('ok');
+  }
+  for (const name of ['http-express', 'http-koa', 'core-micro']) {
+    const s = result.suites[name]!;
+    for (const [variant, v] of Object.entries(s.variants!))
+      expect(v.median, `${name} ${variant}`).toBeGreaterThan(0);
+    for (const c of s.comparisons!) expect(Number.isFinite(c.ratio.median), `${name} ${c.name}`).toBe(true);
+  }
+  expect(result.suites.memory!.table!.rows.length).toBeGreaterThan(0);
+  expect(readFileSync(`${root}bench/results/quick.md`, 'utf8')).toContain('HTTP overhead: Express');
+}, 90_000);
