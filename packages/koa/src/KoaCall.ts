@@ -31,6 +31,14 @@ export class KoaCall extends GuardCall {
     res.on('close', () => {
       if (!res.writableFinished) this.clientClosed();
     });
+    // A pipelined request's response waits, socketless, behind the ones before it. If the
+    // client leaves meanwhile, Node destroys the request but never closes this response.
+    if (res.socket === null) {
+      const req = ctx.req;
+      req.once('close', () => {
+        if (!res.writableFinished && req.socket?.destroyed !== false) this.clientClosed();
+      });
+    }
   }
 
   clientIp(): string | undefined {
