@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 
+export type { BreakwaterAdapter, HealthEndpoints } from './adapter.js';
 export { type AdminAction, AdminApi, type AdminRequest, type AdminSnapshot } from './admin/AdminApi.js';
 export type { EndpointAnswer } from './admin/answer.js';
 export { MAX_ADMIN_BODY_BYTES, readBody } from './admin/readBody.js';

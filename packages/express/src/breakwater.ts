@@ -1,14 +1,15 @@
 import {
   AdminApi,
+  type BreakwaterAdapter,
   type BreakwaterContext,
   BreakwaterCore,
   type BreakwaterMetrics,
   type BreakwaterOptions,
   ConfigError,
-  type Disposable,
   type EndpointAnswer,
   type HealthCheck,
   type HealthCheckOptions,
+  type HealthEndpoints,
   type HealthKind,
   HealthRegistry,
   type RouteGuard,
@@ -34,46 +35,10 @@ declare global {
 }
 
 /** What `breakwater()` returns for Express. */
-export interface ExpressBreakwater {
-  /** The framework-neutral instance underneath: breakers, guards, pools. */
-  readonly core: BreakwaterCore;
-  /** Shared pools, reachable inside handlers. */
-  readonly pools: BreakwaterCore['pools'];
-  /** Shared circuit breakers by name. */
-  readonly breakers: BreakwaterCore['breakers'];
-  /** App-level middleware: applies `routes` entries. Mount it first. */
-  middleware(): RequestHandler;
-  /** Route-level middleware applying `policy` (merged over `defaults` and any `routes` entry). */
-  route(policy?: ExpressRoutePolicy): RequestHandler;
-  /**
-   * The metrics endpoint: the registry's exposition, as OpenMetrics when the scraper's
-   * `Accept` asks for it, else the Prometheus text format.
-   * `app.get('/metrics', bw.metrics())`
-   */
-  metrics(): RequestHandler;
-  /**
-   * Health endpoints (`application/health+json`): `health('live')`, `health('ready')`,
-   * `health()` detailed; and `health.register(name, check, { critical })` to add checks.
-   */
-  readonly health: ExpressHealth;
-  /**
-   * The admin endpoint: `GET` lists breakers, bulkheads, limiters and pools; `POST`
-   * `{ breaker, action: 'reset' | 'open' | 'close' }` acts on a breaker. It has no
-   * authentication of its own: mount it behind yours, e.g.
-   * `app.use('/admin', requireToken, express.json(), bw.admin())`.
-   */
-  admin(): RequestHandler;
-  /** Closes pools and stops background work; readiness answers 503 from the start. Safe to call twice. */
-  close(): Promise<void>;
-}
+export type ExpressBreakwater = BreakwaterAdapter<RequestHandler, ExpressRoutePolicy>;
 
-/** `bw.health`: an endpoint factory that also registers checks. */
-export interface ExpressHealth {
-  /** `'live'`: 200 while the process answers. `'ready'`: 503 on fail or shutdown. Default: detailed. */
-  (kind?: HealthKind): RequestHandler;
-  /** Adds a check; critical by default (its failure fails readiness). The Disposable removes it. */
-  register(name: string, check: HealthCheck, options?: HealthCheckOptions): Disposable;
-}
+/** `bw.health` for Express. */
+export type ExpressHealth = HealthEndpoints<RequestHandler>;
 
 /** Copies a core answer onto the response. */
 function send(res: Response, a: EndpointAnswer): void {

@@ -1,14 +1,15 @@
 import type { ServerResponse } from 'node:http';
 import {
   AdminApi,
+  type BreakwaterAdapter,
   type BreakwaterContext,
   BreakwaterCore,
   type BreakwaterOptions,
   ConfigError,
-  type Disposable,
   type EndpointAnswer,
   type HealthCheck,
   type HealthCheckOptions,
+  type HealthEndpoints,
   type HealthKind,
   HealthRegistry,
   type RouteGuard,
@@ -29,42 +30,10 @@ export interface BreakwaterState {
 }
 
 /** What `breakwater()` returns for Koa. */
-export interface KoaBreakwater {
-  readonly core: BreakwaterCore;
-  readonly pools: BreakwaterCore['pools'];
-  readonly breakers: BreakwaterCore['breakers'];
-  /** App-level middleware: applies `routes` entries. Mount it first. */
-  middleware(): Middleware;
-  /** Route-level middleware (after @koa/router matched) applying `policy`. */
-  route(policy?: KoaRoutePolicy): Middleware;
-  /**
-   * The metrics endpoint: OpenMetrics when the scraper's `Accept` asks for it, else the
-   * Prometheus text format. `router.get('/metrics', bw.metrics())`
-   */
-  metrics(): Middleware;
-  /**
-   * Health endpoints (`application/health+json`): `health('live')`, `health('ready')`,
-   * `health()` detailed; and `health.register(name, check, { critical })` to add checks.
-   */
-  readonly health: KoaHealth;
-  /**
-   * The admin endpoint: `GET` lists breakers, bulkheads, limiters and pools; `POST`
-   * `{ breaker, action: 'reset' | 'open' | 'close' }` acts on a breaker. It has no
-   * authentication of its own: mount it behind yours, e.g.
-   * `router.all('/admin', requireToken, bw.admin())`.
-   */
-  admin(): Middleware;
-  /** Closes pools and stops background work; readiness answers 503 from the start. Safe to call twice. */
-  close(): Promise<void>;
-}
+export type KoaBreakwater = BreakwaterAdapter<Middleware, KoaRoutePolicy>;
 
-/** `bw.health`: an endpoint factory that also registers checks. */
-export interface KoaHealth {
-  /** `'live'`: 200 while the process answers. `'ready'`: 503 on fail or shutdown. Default: detailed. */
-  (kind?: HealthKind): Middleware;
-  /** Adds a check; critical by default (its failure fails readiness). The Disposable removes it. */
-  register(name: string, check: HealthCheck, options?: HealthCheckOptions): Disposable;
-}
+/** `bw.health` for Koa. */
+export type KoaHealth = HealthEndpoints<Middleware>;
 
 /** Copies a core answer onto the context. */
 function send(ctx: Context, a: EndpointAnswer): void {
