@@ -53,12 +53,19 @@ describe('the demo service without Redis', () => {
 
   test('rate limits still hold, on the memory store', async () => {
     // 400 at once from one client against 100/s with a burst of 150.
+    const t0 = Date.now();
     const answers = await Promise.all(
       Array.from({ length: 400 }, () => get(`${stack.service.url}/api/cache/fallback-key`, 'greedy')),
     );
+    const seconds = (Date.now() - t0) / 1000;
     const limited = answers.filter((a) => a.status === 429);
+    const admitted = answers.filter((a) => a.status === 200).length;
     expect(limited.length).toBeGreaterThan(0);
-    expect(answers.filter((a) => a.status === 200).length).toBeGreaterThanOrEqual(150);
+    // Never more than the burst plus what refilled meanwhile (a slow machine may also shed
+    // some with 503s from the route's other policies: every request is still answered).
+    expect(admitted).toBeGreaterThan(0);
+    expect(admitted).toBeLessThanOrEqual(150 + Math.ceil(100 * seconds) + 1);
+    expect(answers.every((a) => a.status === 200 || a.status === 429 || a.status === 503)).toBe(true);
     expect(limited[0]!.body.code).toBe('RATE_LIMITED');
     expect(limited[0]!.headers.get('retry-after')).toBeTruthy();
     // Another client is not affected.
