@@ -6,6 +6,7 @@ import { type BuildContext, buildPolicies } from './guard/build.js';
 import { checkRoutePolicy, hasProtection, mergePolicy, type RoutePolicy } from './guard/policy.js';
 import type { RejectionReason } from './guard/problem.js';
 import { RouteGuard } from './guard/RouteGuard.js';
+import { RouteGuardCache } from './guard/RouteGuardCache.js';
 import { parseRouteKey, RouteTable } from './guard/RouteTable.js';
 import { HealthRegistry } from './health/HealthRegistry.js';
 import type { HealthOptions } from './health/types.js';
@@ -173,6 +174,12 @@ export class BreakwaterCore {
    * Validates a `route()` policy at start-up, before its route pattern is known: builds
    * the policies once, registering nothing.
    */
+  /** Validates a `route()` policy now and returns the cache its middleware resolves guards from. */
+  routeGuards(policy: RoutePolicy): RouteGuardCache {
+    this.validateRoutePolicy(policy, 'route');
+    return new RouteGuardCache(this, policy);
+  }
+
   validateRoutePolicy(policy: RoutePolicy, path = 'route'): void {
     buildPolicies(
       mergePolicy(this.defaults, checkRoutePolicy(policy, path)),

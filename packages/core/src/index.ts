@@ -44,6 +44,7 @@ export {
   type RejectionReason,
 } from './guard/problem.js';
 export { type GuardHooks, RouteGuard } from './guard/RouteGuard.js';
+export { RouteGuardCache } from './guard/RouteGuardCache.js';
 export { HEALTH_CONTENT_TYPE, HealthRegistry, type HealthSources } from './health/HealthRegistry.js';
 export type {
   HealthCheck,

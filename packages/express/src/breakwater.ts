@@ -56,6 +56,11 @@ function requestSeries(m: BreakwaterMetrics, req: Request) {
   return pattern === undefined ? m.unmatched : m.route(pattern);
 }
 
+/** A route's pattern for its guard's name; mounted with app.use() there is none: name the policy with `name`. */
+function patternOf(req: Request): string {
+  return routePattern(req) ?? '*';
+}
+
 /** Starts guarding `req` with `guard`. */
 function guardRequest(guard: RouteGuard, req: Request, res: Response, next: NextFunction): void {
   const call = new ExpressCall(guard, req, res, next);
@@ -109,36 +114,12 @@ export function breakwater(options: ExpressBreakwaterOptions = {}): ExpressBreak
   }
 
   function route(policy: ExpressRoutePolicy = {}): RequestHandler {
-    core.validateRoutePolicy(policy as RoutePolicy, 'route');
-    // One guard per matched route and method, so one middleware mounted on several
-    // routes keeps them isolated. Keyed by Express's Route object: no string building.
-    const byRoute = new WeakMap<object, Map<string, RouteGuard | null>>();
-    let unrouted: Map<string, RouteGuard | null> | undefined;
-
-    function guardFor(req: Request): RouteGuard | null {
-      const r = req.route as { path?: unknown } | undefined;
-      let perMethod = r ? byRoute.get(r) : unrouted;
-      if (perMethod === undefined) {
-        perMethod = new Map();
-        if (r) byRoute.set(r, perMethod);
-        else unrouted = perMethod;
-      }
-      let guard = perMethod.get(req.method);
-      if (guard === undefined) {
-        // Mounted with app.use() there is no route pattern: name the policy with `name`.
-        const pattern = routePattern(req) ?? '*';
-        guard = core.routeGuard(policy as RoutePolicy, req.method, pattern) ?? null;
-        perMethod.set(req.method, guard);
-      }
-      return guard;
-    }
-
+    const guards = core.routeGuards(policy as RoutePolicy);
     return function breakwaterRoute(req, res, next) {
       // Resolving the guard claims this route's `routes` entry. A request the app middleware
       // already guarded (only before that claim) is not guarded twice.
-      const guard = guardFor(req);
-      if (req.breakwater !== undefined) return next();
-      if (guard === null) return next();
+      const guard = guards.get(req.route, req.method, patternOf, req);
+      if (req.breakwater !== undefined || guard === null) return next();
       guardRequest(guard, req, res, next);
     };
   }

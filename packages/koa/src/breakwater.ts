@@ -42,6 +42,10 @@ function send(ctx: Context, a: EndpointAnswer): void {
   ctx.body = a.body;
 }
 
+function identity(s: string): string {
+  return s;
+}
+
 function guardRequest(guard: RouteGuard, ctx: Context, next: Next): Promise<void> {
   const call = new KoaCall(guard, ctx, next);
   (ctx.state as BreakwaterState).breakwater = call;
@@ -106,27 +110,13 @@ export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
   }
 
   function route(policy: KoaRoutePolicy = {}): Middleware {
-    core.validateRoutePolicy(policy as RoutePolicy, 'route');
-    const byPattern = new Map<string, Map<string, RouteGuard | null>>();
-
-    function guardFor(ctx: Context): RouteGuard | null {
-      const pattern = matchedPattern(ctx) ?? '*';
-      let perMethod = byPattern.get(pattern);
-      if (perMethod === undefined) byPattern.set(pattern, (perMethod = new Map()));
-      let guard = perMethod.get(ctx.method);
-      if (guard === undefined) {
-        guard = core.routeGuard(policy as RoutePolicy, ctx.method, pattern) ?? null;
-        perMethod.set(ctx.method, guard);
-      }
-      return guard;
-    }
-
+    const guards = core.routeGuards(policy as RoutePolicy);
     return function breakwaterRoute(ctx, next) {
       // Resolving the guard claims this route's `routes` entry. A request the app middleware
       // already guarded (only before that claim) is not guarded twice.
-      const guard = guardFor(ctx);
-      if ((ctx.state as BreakwaterState).breakwater !== undefined) return next();
-      if (guard === null) return next();
+      const pattern = matchedPattern(ctx) ?? '*';
+      const guard = guards.get(pattern, ctx.method, identity, pattern);
+      if ((ctx.state as BreakwaterState).breakwater !== undefined || guard === null) return next();
       return guardRequest(guard, ctx, next);
     };
   }
