@@ -129,7 +129,7 @@ export class Attempt implements Waiter {
     if (error !== undefined) {
       if (breaker !== undefined) {
         const d = h.clock.now() - this.startedAt;
-        breaker.record(this.ticket, breaker.isFailure({ error, durationMs: d }), d);
+        breaker.record(this.ticket, breaker.judge(undefined, error, d), d);
       }
       this.settle(error);
       return;
@@ -137,7 +137,7 @@ export class Attempt implements Waiter {
     const response = new HttpResponse(status!, headers!, body!, origin.url);
     if (breaker !== undefined) {
       const d = h.clock.now() - this.startedAt;
-      breaker.record(this.ticket, breaker.isFailure({ status, result: response, durationMs: d }), d);
+      breaker.record(this.ticket, breaker.judge(status, undefined, d, response), d);
     }
     this.settle(undefined, response);
   };

@@ -187,6 +187,16 @@ export class CircuitBreaker {
   }
 
   /**
+   * {@link isFailure} for callers on a hot path: the default rule allocates no outcome
+   * object; a custom `isFailure` gets one.
+   */
+  judge(status: number | undefined, error: unknown, durationMs: number, result?: unknown): boolean {
+    const f = this.options.isFailure;
+    if (f) return f({ status, error, durationMs, result });
+    return error !== undefined || (status !== undefined && status >= 500);
+  }
+
+  /**
    * Runs `fn` through the breaker. Rejects with {@link CircuitOpenError} when refused. A
    * result with a numeric `status` (an HTTP response) is judged by it. An abort of the
    * caller's own `signal` is not held against the dependency.
@@ -223,17 +233,14 @@ export class CircuitBreaker {
     const durationMs = this.timesCalls ? this.clock.now() - start : 0;
     const s = (result as { status?: unknown } | null | undefined)?.status;
     const status = typeof s === 'number' ? s : undefined;
-    const failure = this.options.isFailure
-      ? this.options.isFailure({ result, status, durationMs })
-      : status !== undefined && status >= 500;
-    this.record(ticket, failure, durationMs);
+    this.record(ticket, this.judge(status, undefined, durationMs, result), durationMs);
   }
 
   private settleError(ticket: number, start: number, signal: AbortSignal, error: unknown): void {
     // An abort of the caller's own signal says nothing about the dependency.
     if (signal.aborted && error === signal.reason) return this.release(ticket);
     const durationMs = this.timesCalls ? this.clock.now() - start : 0;
-    this.record(ticket, this.isFailure({ error, durationMs }), durationMs);
+    this.record(ticket, this.judge(undefined, error, durationMs), durationMs);
   }
 
   /** Opens the breaker and holds it open until `close()` or `reset()` (isolation by hand). */

@@ -110,14 +110,7 @@ export class RouteGuard {
         const duration = breaker.timesCalls ? this.clock.now() - call.startedAt : 0;
         // A client that left before any status was decided says nothing about the dependency.
         if (status === 0 && error === undefined) breaker.release(call.ticket);
-        else
-          breaker.record(
-            call.ticket,
-            breaker.options.isFailure
-              ? breaker.isFailure({ status, error, durationMs: duration })
-              : error !== undefined || status >= 500,
-            duration,
-          );
+        else breaker.record(call.ticket, breaker.judge(status, error, duration), duration);
       }
       this.releaseSlot(call);
     } else if (phase === Phase.Late) {
