@@ -1,6 +1,7 @@
 import type { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { BulkheadWaiter } from '../bulkhead/Bulkhead.js';
 import type { DeadlineNode } from '../timeout/DeadlineList.js';
+import { Priority } from './priority.js';
 import type { Refusal } from './problem.js';
 import type { RouteGuard } from './RouteGuard.js';
 
@@ -50,6 +51,8 @@ export abstract class GuardCall implements BreakwaterContext, DeadlineNode, Bulk
   ticket = -1;
   hasSlot = false;
   startedAt = 0;
+  /** The request's priority (see {@link Priority}); the bulkhead queue serves lower values first. */
+  priority: Priority = Priority.normal as Priority;
   // DeadlineNode
   deadlineAt = 0;
   dlPrev: DeadlineNode | null = null;
