@@ -74,6 +74,7 @@ export async function startExpressService(config, { log = () => {} } = {}) {
   admin.get('/events', handle(h.events));
   admin.get('/runtime', handle(h.runtime));
   admin.all('/error-prone', handle(h.errorProneSettings));
+  admin.all('/chaos', handle(h.chaos));
   admin.all('/', bw.admin());
   app.use('/admin', admin);
 

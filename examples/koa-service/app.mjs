@@ -92,6 +92,7 @@ export async function startKoaService(config, { log = () => {} } = {}) {
   router.get('/admin/events', requireAdminToken, handle(h.events));
   router.get('/admin/runtime', requireAdminToken, handle(h.runtime));
   router.all('/admin/error-prone', requireAdminToken, jsonBody, handle(h.errorProneSettings));
+  router.all('/admin/chaos', requireAdminToken, jsonBody, handle(h.chaos));
   router.all('/admin', requireAdminToken, bw.admin());
 
   app.use(router.routes());

@@ -2,9 +2,11 @@
  * The command-line entry both services share: loads the configuration (CONFIG or
  * config/service.yaml, then the environment), starts, prints one JSON line once it
  * listens, and shuts down gracefully on SIGTERM or SIGINT. Configuration errors print
- * the setting's path and exit with status 2.
+ * the setting's path and exit with status 2. While it runs, an edit to the configuration
+ * file (or SIGHUP) reloads the route policies (see reload.mjs); CONFIG_WATCH=off: SIGHUP only.
  */
 import { loadConfig } from './config.mjs';
+import { watchConfig } from './reload.mjs';
 
 export async function main(name, start) {
   const log = (msg) => console.error(`[${name}] ${msg}`);
@@ -34,10 +36,27 @@ export async function main(name, start) {
     }),
   );
   log(`listening on ${svc.url} (health: ${svc.url}/health, metrics: ${svc.url}/metrics)`);
+  const watcher = watchConfig({
+    file: config.source,
+    config,
+    bw: svc.bw,
+    log,
+    ...(process.env.CONFIG_WATCH === 'off' && { watchFile: false }),
+    onReload: (r) =>
+      console.log(
+        JSON.stringify({
+          event: r.ok ? 'config-reloaded' : 'config-rejected',
+          reason: r.reason,
+          ...(r.ok ? { changed: r.result.changed, restart: r.restart } : { error: r.error.message }),
+          at: Date.now(),
+        }),
+      ),
+  });
   let stopping = false;
   const stop = (signal) => {
     if (stopping) return;
     stopping = true;
+    watcher.close();
     log(`${signal}: closing`);
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();

@@ -14,6 +14,7 @@ import { RedisPool, RedisRateLimitStore } from '@breakwater/redis-pool';
 import { Piscina } from 'piscina';
 import { Registry } from 'prom-client';
 import { DemoCache } from './cache.mjs';
+import { chaosAdmin } from './chaos-admin.mjs';
 import { ServiceConfigError } from './config.mjs';
 import { EventLog, watchBreakers, watchPools } from './events.mjs';
 
@@ -96,10 +97,10 @@ export async function createDemo(config, { log = () => {} } = {}) {
   const errorProne = { failureRate: config.errorProne.failureRate };
   const stops = [];
 
-  // The configured route policies are applied with bw.route() on each route (by the
-  // services), so each guard and breaker is built once, named after its route.
-  const { routes = {}, ...bwRest } = config.breakwater;
-  const breakwaterOptions = { ...bwRest, registry, ...(store && { store }) };
+  // The configured route policies go to breakwater({ routes }); each service mounts
+  // bw.route() on its routes, which takes its entry over, so each guard and breaker is built
+  // once, named after its route, and a reloaded file (bw.reconfigure) reaches it.
+  const breakwaterOptions = { ...config.breakwater, registry, ...(store && { store }) };
 
   // Redis reachable now? The service starts either way; the log says which mode it is in.
   let redisMode = 'off';
@@ -121,7 +122,9 @@ export async function createDemo(config, { log = () => {} } = {}) {
   const tokenBuf = Buffer.from(token);
 
   /** Wires the pools, checks and event log into an adapter's `breakwater()` instance. */
+  let chaosSettings = async () => ({ status: 503, body: { error: 'not attached yet' } });
   function attach(bw) {
+    chaosSettings = chaosAdmin(bw.chaos);
     bw.pools.add(http);
     if (redis) bw.pools.add(redis);
     if (cache.breaker) bw.breakers.add(cache.breaker);
@@ -264,6 +267,9 @@ export async function createDemo(config, { log = () => {} } = {}) {
       return { status: 200, body };
     },
 
+    /** `GET|POST /admin/chaos`: chaos injection per route at run time (see chaos-admin.mjs). */
+    chaos: (args) => chaosSettings(args),
+
     async errorProneSettings({ method, body }) {
       if (method === 'PUT' || method === 'POST') {
         const rate = body?.failureRate;
@@ -293,8 +299,11 @@ export async function createDemo(config, { log = () => {} } = {}) {
     startupRedisMode: redisMode,
     attach,
     isAdmin,
-    /** The configured policy of one of the API routes (config.mjs API_ROUTES), for `bw.route()`. */
-    policy: (key) => routes[key] ?? {},
+    /**
+     * The code's own policy of one of the API routes (config.mjs API_ROUTES), for `bw.route()`:
+     * none, as the configured one reaches the route through `breakwater.routes`.
+     */
+    policy: (_key) => ({}),
     handlers,
     /** Stops background work and the worker threads; pools close with `bw.close()` (closed here if never attached). */
     close() {

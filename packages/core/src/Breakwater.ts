@@ -1,20 +1,32 @@
 import { BreakerRegistry } from './breaker/BreakerRegistry.js';
 import { CircuitBreaker } from './breaker/CircuitBreaker.js';
 import type { CircuitBreakerOptions } from './breaker/options.js';
+import type { BulkheadOptions } from './bulkhead/Bulkhead.js';
+import { BulkheadRegistry } from './bulkhead/BulkheadRegistry.js';
+import { ChaosControl } from './chaos/ChaosControl.js';
 import { ConfigError } from './errors.js';
 import { type BuildContext, buildPolicies } from './guard/build.js';
 import { checkRoutePolicy, hasProtection, mergePolicy, type RoutePolicy } from './guard/policy.js';
 import type { RejectionReason } from './guard/problem.js';
 import { RouteGuard } from './guard/RouteGuard.js';
 import { RouteGuardCache } from './guard/RouteGuardCache.js';
-import { parseRouteKey, RouteTable } from './guard/RouteTable.js';
+import type { RouteTable } from './guard/RouteTable.js';
+import {
+  buildEntryTable,
+  planReconfigure,
+  type ReconfigureOptions,
+  type ReconfigureResult,
+} from './guard/reload.js';
 import { HealthRegistry } from './health/HealthRegistry.js';
 import type { HealthOptions } from './health/types.js';
 import { BreakwaterMetrics } from './metrics/BreakwaterMetrics.js';
+import { OverloadControl } from './overload/OverloadControl.js';
+import type { OverloadOptions } from './overload/options.js';
 import { PoolManager } from './pools/PoolManager.js';
 import type { RateLimitStore } from './rate-limit/types.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { Emitter, type Event } from './util/events.js';
+import { sameOptions } from './util/sameOptions.js';
 import { checkKeys, expectObject, isPlainObject } from './util/validate.js';
 
 /** Options of `breakwater()`, shared by the Express and Koa adapters. */
@@ -31,16 +43,24 @@ export interface BreakwaterOptions<Policy extends RoutePolicy = RoutePolicy> {
   store?: RateLimitStore;
   /** Shared circuit breakers, by name; routes and pools refer to them by that name. */
   breakers?: Record<string, CircuitBreakerOptions>;
+  /** Shared bulkheads, by name; routes refer to them as `bulkhead: 'db'` and share their slots. */
+  bulkheads?: Record<string, BulkheadOptions>;
   /** Clock for tests. */
   clock?: Clock;
   /** `false`: no metrics at all (nothing registered, nothing recorded). Default true. */
   metrics?: boolean;
   /** Health-check timeout and report caching. */
   health?: HealthOptions;
+  /**
+   * Load shedding: when the event loop or the heap is past a threshold, refuse routes by
+   * `priority` (sheddable first, then normal; critical never) with 503. Off by default: no
+   * timer runs unless this is given; `{}` turns it on with its defaults.
+   */
+  overload?: OverloadOptions | false;
 }
 
 /** A `routes` entry: its guard, and whether a `route()` middleware has taken the route over. */
-interface EntrySlot {
+export interface EntrySlot {
   key: string;
   /** The guard's name, and the option path for errors. */
   name: string;
@@ -54,7 +74,19 @@ interface EntrySlot {
   claimed: boolean;
 }
 
-const KNOWN = ['registry', 'prefix', 'defaults', 'routes', 'store', 'breakers', 'clock', 'metrics', 'health'];
+const KNOWN = [
+  'registry',
+  'prefix',
+  'defaults',
+  'routes',
+  'store',
+  'breakers',
+  'bulkheads',
+  'clock',
+  'metrics',
+  'health',
+  'overload',
+];
 
 /** A rejection, as announced to metrics. */
 export interface RejectionEvent {
@@ -69,6 +101,8 @@ export interface RejectionEvent {
 export class BreakwaterCore {
   readonly clock: Clock;
   readonly breakers: BreakerRegistry;
+  /** Shared bulkheads from the `bulkheads` option. */
+  readonly bulkheads: BulkheadRegistry;
   readonly pools: PoolManager;
   readonly options: Readonly<BreakwaterOptions>;
   /** Every guard built so far. */
@@ -77,8 +111,18 @@ export class BreakwaterCore {
   readonly health: HealthRegistry;
   /** This instance's metrics; undefined with `metrics: false`. */
   readonly metrics: BreakwaterMetrics | undefined;
-  private readonly defaults: RoutePolicy | undefined;
-  private readonly table: RouteTable<EntrySlot> | undefined;
+  /** Load shedding; undefined unless the `overload` option is given. */
+  readonly overload: OverloadControl | undefined;
+  /** Chaos injection, turned on and off at run time per route (`bw.chaos`). */
+  readonly chaos: ChaosControl;
+  // Not readonly: `reconfigure()` swaps them (with `routes` and `breakerOptions`) at once.
+  private defaults: RoutePolicy | undefined;
+  private table: RouteTable<EntrySlot> | undefined;
+  private routes: Record<string, RoutePolicy> | undefined;
+  private breakerOptions: Record<string, CircuitBreakerOptions> = {};
+  /** Every `route()` middleware's guards, rebuilt by `reconfigure()`. */
+  private readonly caches: RouteGuardCache[] = [];
+  private readonly reconfigureEmitter = new Emitter<ReconfigureResult>();
   private readonly ctx: BuildContext;
   private readonly guardEmitter = new Emitter<RouteGuard>();
   private readonly rejectEmitter = new Emitter<RejectionEvent>();
@@ -88,6 +132,8 @@ export class BreakwaterCore {
   readonly onGuard: Event<RouteGuard> = this.guardEmitter.event;
   /** Fires on every refusal. */
   readonly onRejected: Event<RejectionEvent> = this.rejectEmitter.event;
+  /** Fires after each successful `reconfigure()`, with what it changed. */
+  readonly onReconfigure: Event<ReconfigureResult> = this.reconfigureEmitter.event;
   private readonly hooks = {
     onRejected: (guard: RouteGuard, reason: RejectionReason) => {
       if (this.rejectEmitter.size > 0) this.rejectEmitter.fire({ route: guard.name, reason });
@@ -100,6 +146,7 @@ export class BreakwaterCore {
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.breakers = new BreakerRegistry(this.clock);
+    this.bulkheads = new BulkheadRegistry(this.clock);
     this.pools = new PoolManager({ clock: this.clock });
     // A pool's own breaker joins the registry, so metrics, health and admin see it too.
     this.pools.onAdd((pool) => {
@@ -109,12 +156,29 @@ export class BreakwaterCore {
     const store = options.store;
     if (store !== undefined && !isPlainObject(store) && typeof store !== 'object')
       throw new ConfigError('breakwater.store', store, 'a RateLimitStore');
-    this.ctx = { clock: this.clock, breakers: this.breakers, store };
+    // Built (and validated) here, sampling only once the whole constructor has succeeded.
+    this.overload =
+      options.overload === undefined || options.overload === false
+        ? undefined
+        : new OverloadControl(options.overload, this.clock);
+    this.ctx = {
+      clock: this.clock,
+      breakers: this.breakers,
+      bulkheads: this.bulkheads,
+      store,
+      shedder: this.overload?.shedder,
+    };
 
     if (options.breakers !== undefined) {
       const b = expectObject(options.breakers, 'breakwater.breakers');
       for (const [name, bo] of Object.entries(b))
         this.breakers.create(name, bo as CircuitBreakerOptions, `breakwater.breakers.${name}`);
+      this.breakerOptions = b as Record<string, CircuitBreakerOptions>;
+    }
+    if (options.bulkheads !== undefined) {
+      const b = expectObject(options.bulkheads, 'breakwater.bulkheads');
+      for (const [name, bo] of Object.entries(b))
+        this.bulkheads.create(name, bo as BulkheadOptions, `breakwater.bulkheads.${name}`);
     }
     if (options.defaults !== undefined) {
       this.defaults = checkRoutePolicy(options.defaults, 'breakwater.defaults');
@@ -122,26 +186,16 @@ export class BreakwaterCore {
       buildPolicies(this.defaults, 'defaults', 'breakwater.defaults', this.ctx, false);
     }
     if (options.routes !== undefined) {
-      const routes = expectObject(options.routes, 'breakwater.routes');
-      const table = new RouteTable<EntrySlot>();
-      for (const [key, policy] of Object.entries(routes)) {
-        const path = `breakwater.routes['${key}']`;
-        const { method, pattern } = parseRouteKey(key, 'breakwater.routes');
-        const name = (policy as RoutePolicy | undefined)?.name ?? `${method ?? 'ALL'} ${pattern}`;
-        const merged = mergePolicy(this.defaults, checkRoutePolicy(policy, path));
-        // Validated now, built at the entry's first request: a route() that takes the entry
-        // over first means its policies are never built twice.
-        if (hasProtection(merged)) buildPolicies(merged, name, path, this.ctx, false);
-        let added = false;
-        table.getOrAdd(method, pattern, () => {
-          added = true;
-          return { key, name, path, policy: policy as RoutePolicy, merged, guard: undefined, claimed: false };
-        });
-        if (!added) throw new ConfigError(path, key, 'a route listed once');
-      }
-      this.table = table;
+      // Validated now, built at each entry's first request (see buildEntryTable).
+      this.table = buildEntryTable(options.routes, this.defaults, this.ctx);
+      this.routes = options.routes;
     }
     this.health = new HealthRegistry(this, options.health);
+    // Before metrics, which count its injections; before any guard, which it adopts.
+    this.chaos = new ChaosControl(this);
+    const overload = this.overload;
+    if (overload !== undefined)
+      this.health.register('overload', () => overload.health(), { critical: false, componentType: 'system' });
     if (options.metrics !== undefined && typeof options.metrics !== 'boolean')
       throw new ConfigError('breakwater.metrics', options.metrics, 'a boolean');
     // Last: a constructor that throws above leaves nothing attached to the registry.
@@ -149,6 +203,7 @@ export class BreakwaterCore {
       options.metrics === false
         ? undefined
         : new BreakwaterMetrics(this, { registry: options.registry, prefix: options.prefix });
+    this.overload?.start();
   }
 
   /** True once `close()` has begun: readiness fails and new work should be refused. */
@@ -177,7 +232,9 @@ export class BreakwaterCore {
   /** Validates a `route()` policy now and returns the cache its middleware resolves guards from. */
   routeGuards(policy: RoutePolicy): RouteGuardCache {
     this.validateRoutePolicy(policy, 'route');
-    return new RouteGuardCache(this, policy);
+    const cache = new RouteGuardCache(this, policy);
+    this.caches.push(cache);
+    return cache;
   }
 
   validateRoutePolicy(policy: RoutePolicy, path = 'route'): void {
@@ -197,6 +254,8 @@ export class BreakwaterCore {
    */
   routeGuard(policy: RoutePolicy, method: string, pattern: string): RouteGuard | undefined {
     let entryPolicy: RoutePolicy | undefined;
+    let entryGuard: RouteGuard | undefined;
+    let entryMerged: RoutePolicy | undefined;
     if (this.table !== undefined) {
       // An entry for any method ('/pattern') still applies to this method's route.
       const anyMethod = this.table.get(undefined, pattern);
@@ -211,13 +270,58 @@ export class BreakwaterCore {
       }));
       slot.claimed = true;
       entryPolicy = slot.policy;
-      // The entry guarded requests before this route claimed it: its policies give way.
-      if (slot.guard !== undefined) this.retire(slot.guard, slot.merged);
+      entryGuard = slot.guard;
+      entryMerged = slot.merged;
       slot.guard = undefined;
     }
     const merged = mergePolicy(mergePolicy(this.defaults, entryPolicy), policy);
+    const name = merged.name ?? `${method} ${pattern}`;
+    // The entry guarded requests before this route claimed it: its guard carries on when the
+    // route adds nothing to its policies (`bw.route()` on a configured route), else gives way.
+    if (entryGuard !== undefined) {
+      if (entryGuard.name === name && sameOptions(entryMerged, merged)) return entryGuard;
+      this.retire(entryGuard, entryMerged);
+    }
     if (!hasProtection(merged)) return undefined;
-    return this.buildGuard(merged.name ?? `${method} ${pattern}`, merged, 'route');
+    return this.buildGuard(name, merged, 'route');
+  }
+
+  /**
+   * Replaces `routes`, `defaults` and shared `breakers` while requests flow, e.g. from a
+   * reloaded config file. Everything is validated first: a bad option throws a
+   * `ConfigError` naming its path and nothing changes. Then guards swap at once: a route
+   * whose effective policies did not change keeps its guard (breaker state, rate-limit
+   * counts); a changed route gets a new guard that still keeps the limiter, breaker or
+   * bulkhead whose own options did not change; a removed entry stops applying. Requests
+   * under way finish under the guard they started with. A changed shared breaker is a
+   * new breaker (closed, counts empty) for the routes naming it; a pool holding the old
+   * instance keeps it. A member left out keeps its value; `store` and the rest of the
+   * options need a restart.
+   */
+  reconfigure(options: ReconfigureOptions): ReconfigureResult {
+    const plan = planReconfigure(
+      {
+        ctx: this.ctx,
+        defaults: this.defaults,
+        routes: this.routes,
+        table: this.table,
+        breakerOptions: this.breakerOptions,
+        caches: this.caches,
+        addGuard: (name, policies) => this.addGuard(new RouteGuard(name, policies, this.clock, this.hooks)),
+        dropGuard: (guard) => {
+          const i = this.guards.indexOf(guard);
+          if (i !== -1) this.guards.splice(i, 1);
+        },
+      },
+      options,
+    );
+    const result = plan.apply();
+    this.defaults = plan.defaults;
+    this.routes = plan.routes;
+    this.table = plan.table;
+    this.breakerOptions = plan.breakerOptions;
+    this.reconfigureEmitter.fire(result);
+    return result;
   }
 
   /**
@@ -226,6 +330,7 @@ export class BreakwaterCore {
   close(): Promise<void> {
     if (this.closed) return this.closed;
     this.closing = true;
+    this.overload?.close();
     this.closed = (async () => {
       await this.pools.close();
       await Promise.allSettled(this.guards.map((g) => g.limiter?.close()));
@@ -244,7 +349,12 @@ export class BreakwaterCore {
   }
 
   private buildGuard(name: string, policy: RoutePolicy, path: string): RouteGuard {
-    const guard = new RouteGuard(name, buildPolicies(policy, name, path, this.ctx), this.clock, this.hooks);
+    return this.addGuard(
+      new RouteGuard(name, buildPolicies(policy, name, path, this.ctx), this.clock, this.hooks),
+    );
+  }
+
+  private addGuard(guard: RouteGuard): RouteGuard {
     this.guards.push(guard);
     this.guardEmitter.fire(guard);
     return guard;

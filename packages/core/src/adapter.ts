@@ -1,4 +1,5 @@
 import type { BreakwaterCore } from './Breakwater.js';
+import type { ReconfigureOptions, ReconfigureResult } from './guard/reload.js';
 import type { HealthCheck, HealthCheckOptions, HealthKind } from './health/types.js';
 import type { Disposable } from './util/events.js';
 
@@ -14,6 +15,11 @@ export interface BreakwaterAdapter<Handler, Policy> {
   readonly pools: BreakwaterCore['pools'];
   /** Shared circuit breakers by name. */
   readonly breakers: BreakwaterCore['breakers'];
+  /**
+   * Chaos injection at run time: `chaos.enable(route?, overrides?)`, `chaos.disable(route?)`,
+   * `chaos.list()`. Routes by name, as in metrics.
+   */
+  readonly chaos: BreakwaterCore['chaos'];
   /** App-level middleware: request metrics, and `routes` entries. Mount it first. */
   middleware(): Handler;
   /** Route-level middleware applying `policy` (merged over `defaults` and any `routes` entry). */
@@ -34,6 +40,17 @@ export interface BreakwaterAdapter<Handler, Policy> {
    * authentication of its own: mount it behind yours.
    */
   admin(): Handler;
+  /**
+   * Replaces `routes`, `defaults` and shared `breakers` without a restart, e.g. from a
+   * reloaded config file: validated first (a `ConfigError` with the option path, and
+   * nothing changes), then swapped at once, keeping the state of every breaker and limiter
+   * whose options did not change. See `BreakwaterCore.reconfigure()`.
+   *
+   * ```ts
+   * bw.reconfigure({ routes: { 'GET /api/x': { rateLimit: { limit: 5, window: '1m' } } } });
+   * ```
+   */
+  reconfigure(options: ReconfigureOptions<Policy>): ReconfigureResult;
   /** Closes pools and stops background work; readiness answers 503 from the start. Safe to call twice. */
   close(): Promise<void>;
 }

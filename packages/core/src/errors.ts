@@ -4,6 +4,7 @@ export type BreakwaterErrorCode =
   | 'CIRCUIT_OPEN'
   | 'BULKHEAD_FULL'
   | 'TIMEOUT'
+  | 'OVERLOADED'
   | 'INVALID_OPTION'
   | 'POOL_CLOSED'
   | 'POOL_NOT_FOUND'
@@ -85,6 +86,17 @@ export class TimeoutError extends BreakwaterError {
     super('TIMEOUT', `Timed out after ${timeoutMs}ms`);
   }
 }
+/** The process is overloaded and sheds requests of this priority (see the `overload` option). */
+export class OverloadedError extends BreakwaterError {
+  declare readonly code: 'OVERLOADED';
+  constructor(
+    /** The shed level when the request was refused: 1 sheddable routes, 2 normal ones too. */
+    readonly level: number,
+    retryAfterMs: number,
+  ) {
+    super('OVERLOADED', `The process is overloaded (shed level ${level})`, { retryAfterMs });
+  }
+}
 /** An option failed validation; `path` names it, `value` is what was given. */
 export class ConfigError extends BreakwaterError {
   declare readonly code: 'INVALID_OPTION';
@@ -113,4 +125,5 @@ export const isRateLimitedError: (e: unknown) => e is RateLimitedError = guard('
 export const isCircuitOpenError: (e: unknown) => e is CircuitOpenError = guard('CIRCUIT_OPEN');
 export const isBulkheadRejectedError: (e: unknown) => e is BulkheadRejectedError = guard('BULKHEAD_FULL');
 export const isTimeoutError: (e: unknown) => e is TimeoutError = guard('TIMEOUT');
+export const isOverloadedError: (e: unknown) => e is OverloadedError = guard('OVERLOADED');
 export const isConfigError: (e: unknown) => e is ConfigError = guard('INVALID_OPTION');

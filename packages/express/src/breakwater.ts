@@ -12,6 +12,7 @@ import {
   type HealthEndpoints,
   type HealthKind,
   HealthRegistry,
+  type ReconfigureOptions,
   type RouteGuard,
   type RoutePolicy,
 } from '@breakwater/core';
@@ -84,7 +85,6 @@ export function breakwater(options: ExpressBreakwaterOptions = {}): ExpressBreak
   function middleware(): RequestHandler {
     const m = core.metrics;
     if (m !== undefined) {
-      const table = core.hasRouteTable;
       return function breakwaterMiddleware(req, res, next) {
         const start = m.now();
         // A closure per request holds the start: storing it on `res` costs more, as Express
@@ -94,19 +94,16 @@ export function breakwater(options: ExpressBreakwaterOptions = {}): ExpressBreak
           const status = this.writableFinished ? this.statusCode : 499;
           requestSeries(m, req).observe(req.method, status, m.now() - start);
         });
-        if (table) {
+        // Read per request: reconfigure() may add or drop the `routes` table.
+        if (core.hasRouteTable) {
           const guard = core.entryGuard(req.method, req.path);
           if (guard !== undefined) return guardRequest(guard, req, res, next);
         }
         next();
       };
     }
-    if (!core.hasRouteTable) {
-      return function breakwaterMiddleware(_req, _res, next) {
-        next();
-      };
-    }
     return function breakwaterMiddleware(req, res, next) {
+      if (!core.hasRouteTable) return next();
       const guard = core.entryGuard(req.method, req.path);
       if (guard === undefined) return next();
       guardRequest(guard, req, res, next);
@@ -168,11 +165,13 @@ export function breakwater(options: ExpressBreakwaterOptions = {}): ExpressBreak
     core,
     pools: core.pools,
     breakers: core.breakers,
+    chaos: core.chaos,
     middleware,
     route,
     metrics,
     health,
     admin,
+    reconfigure: (o) => core.reconfigure(o as ReconfigureOptions),
     close: () => core.close(),
   };
 }

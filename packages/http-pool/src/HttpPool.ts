@@ -21,6 +21,9 @@ import { HealthChecker } from './HealthChecker.js';
 import type { HttpResponse } from './HttpResponse.js';
 import { Origin } from './Origin.js';
 import { type HttpPoolOptions, type ResolvedHttpPoolOptions, resolveHttpPoolOptions } from './options.js';
+import { Pacer } from './pacing/Pacer.js';
+import type { PaceWaiter } from './pacing/PaceWaiter.js';
+import { priorityIndex } from './pacing/priority.js';
 import { buildDispatch, type HttpCallOptions, type HttpRequestOptions, type RequestBody } from './request.js';
 import { WaitQueue } from './WaitQueue.js';
 
@@ -35,6 +38,8 @@ export interface HttpPoolStats extends PoolStats {
   /** Origins configured, and those in rotation. */
   origins: number;
   healthyOrigins: number;
+  // With `pace` only (absent otherwise, so metrics can tell): `paceRate`, the current pace
+  // in calls per second (`breakwater_pool_pace_rate`), and `paceQueued`, calls waiting for a token.
 }
 
 /** Outcome labels of `events.onRequest`. */
@@ -46,13 +51,17 @@ const REFUSALS = new Set([
   'POOL_QUEUE_TIMEOUT',
   'POOL_UNHEALTHY',
   'POOL_CLOSED',
+  'POOL_PACE_TIMEOUT',
 ]);
+
+/** Events of a pool without pacing: nothing ever fires. */
+const NO_EVENT = () => ({ dispose() {} });
 
 /**
  * An outbound HTTP pool on undici: bounded connections per origin, a bounded wait queue,
  * timeouts well under undici's defaults, active and passive health, optional breaker and
- * retry, and the inbound request's deadline, abort and correlation headers carried into
- * every call.
+ * retry, optional pacing that listens to the upstream's rate limits (`pace`), and the
+ * inbound request's deadline, abort and correlation headers carried into every call.
  *
  * ```ts
  * const api = bw.pools.add(new HttpPool({ name: 'api', baseUrl: 'http://127.0.0.1:9000',
@@ -72,6 +81,8 @@ export class HttpPool implements Pool, AttemptHost {
   readonly breaker: CircuitBreaker | undefined;
   /** The retry policy, if configured. */
   readonly retry: Retry | undefined;
+  /** The pacer every attempt takes a token from, with `pace` (its `onChange` tells how the pace adapts). */
+  readonly pacer: Pacer | undefined;
   readonly events: Required<PoolEvents>;
   private readonly origins: Origin[];
   private readonly queue = new WaitQueue<Attempt>();
@@ -111,7 +122,10 @@ export class HttpPool implements Pool, AttemptHost {
         if (this.retryEmitter.size > 0) this.retryEmitter.fire(e.reason);
       });
     }
+    this.pacer = o.pace === undefined ? undefined : new Pacer(o.pace, this.clock, o.name);
     this.events = {
+      onPaceWait: this.pacer?.onWait ?? NO_EVENT,
+      onPaceRefusal: this.pacer?.onRefuse ?? NO_EVENT,
       onAcquire: this.acquireEmitter.event,
       onAcquireTimeout: this.acquireTimeoutEmitter.event,
       onHealthCheck: this.healthCheckEmitter.event,
@@ -149,12 +163,19 @@ export class HttpPool implements Pool, AttemptHost {
     if (s1?.aborted) throw this.count(s1.reason, 'aborted');
     if (s2?.aborted) throw this.count(s2.reason, 'aborted');
 
+    const pacer = this.pacer;
+    const priority = pacer === undefined ? 1 : callPriority(opts);
     let current: Attempt | undefined;
     let abortReason: unknown;
     let ac: AbortController | undefined;
+    // Pacing: the call waiting for a token, whether the next attempt holds one, and when it left.
+    let paceWait: PaceWaiter | undefined;
+    let paced = false;
+    let sentAt = 0;
     const onAbort = (ev: Event) => {
       if (abortReason !== undefined) return;
       abortReason = (ev.target as AbortSignal).reason;
+      if (paceWait !== undefined) pacer!.cancel(paceWait, abortReason);
       current?.giveUp(abortReason, false);
       ac?.abort(abortReason);
     };
@@ -164,6 +185,39 @@ export class HttpPool implements Pool, AttemptHost {
     const attempt = (): Promise<HttpResponse> => {
       if (abortReason !== undefined) return Promise.reject(abortReason);
       if (this.state === 'closed') return Promise.reject(new PoolClosedError(this.name));
+      if (pacer !== undefined) {
+        if (paced) paced = false;
+        else {
+          // Every attempt (a retry too) takes a token; the wait is bounded by the inbound budget.
+          let limit = pacer.options.maxWaitMs;
+          if (ctx !== undefined) {
+            const rem = ctx.remainingMs();
+            if (rem < limit) limit = rem;
+          }
+          let w: PaceWaiter | undefined;
+          try {
+            w = pacer.acquire(priority, limit);
+          } catch (e) {
+            return Promise.reject(e);
+          }
+          if (w !== undefined) {
+            paceWait = w;
+            return w.promise.then(
+              () => {
+                paceWait = undefined;
+                paced = true;
+                sentAt = w.grantedAt;
+                return attempt();
+              },
+              (e: unknown) => {
+                paceWait = undefined;
+                throw e;
+              },
+            );
+          }
+          sentAt = pacer.lastTakeAt;
+        }
+      }
       let ms = timeoutMs;
       if (ctx !== undefined) {
         const rem = ctx.remainingMs();
@@ -176,8 +230,10 @@ export class HttpPool implements Pool, AttemptHost {
           ms,
           (error, response) => {
             current = undefined;
-            if (error === undefined) resolve(response!);
-            else reject(error);
+            if (error === undefined) {
+              pacer?.observe(response!.status, response!.headers, sentAt);
+              resolve(response!);
+            } else reject(error);
           },
           ctx?.breaker,
         );
@@ -245,7 +301,7 @@ export class HttpPool implements Pool, AttemptHost {
       undiciQueued += s.queued;
       if (origin.health.healthy(now)) healthy++;
     }
-    return {
+    const out: HttpPoolStats = {
       active: connected - free,
       idle: free,
       pending: undiciQueued + this.queue.size,
@@ -256,6 +312,11 @@ export class HttpPool implements Pool, AttemptHost {
       origins: this.origins.length,
       healthyOrigins: healthy,
     };
+    if (this.pacer !== undefined) {
+      out.paceRate = this.pacer.rate;
+      out.paceQueued = this.pacer.waiting;
+    }
+    return out;
   }
 
   /**
@@ -299,11 +360,14 @@ export class HttpPool implements Pool, AttemptHost {
   /**
    * Graceful close: refuses new calls (`POOL_CLOSED`), lets queued and in-flight ones
    * finish within `closeTimeout`, then closes every connection (destroying them when the
-   * bound passes). Safe to call twice.
+   * bound passes). Calls still waiting for a pacing token are refused at once
+   * (`POOL_CLOSED`): the upstream asked for that wait, and it could outlast the close.
+   * Safe to call twice.
    */
   close(): Promise<void> {
     if (this.closing !== undefined) return this.closing;
     if (this.state === 'open') this.state = 'closing';
+    this.pacer?.close(new PoolClosedError(this.name));
     this.closing = (async () => {
       await this.checker?.stop();
       const idle = await this.whenIdle(this.options.closeTimeoutMs);
@@ -319,6 +383,7 @@ export class HttpPool implements Pool, AttemptHost {
   destroy(): Promise<void> {
     if (this.destroying !== undefined) return this.destroying;
     this.state = 'closed';
+    this.pacer?.close(new PoolClosedError(this.name));
     this.destroying = (async () => {
       const stopped = this.checker?.stop();
       for (let a = this.queue.shift(); a !== undefined; a = this.queue.shift()) {
@@ -463,4 +528,12 @@ export class HttpPool implements Pool, AttemptHost {
     }
     return e;
   }
+}
+
+/** A call's pacing queue: its own `priority`, else its inbound request's, else normal. */
+function callPriority(opts: HttpRequestOptions): number {
+  if (opts.priority !== undefined) return priorityIndex(opts.priority);
+  // The guard's context carries the route's priority (0..2); read it without depending on its type.
+  const p = (opts.context as { priority?: unknown } | undefined)?.priority;
+  return p === 0 || p === 1 || p === 2 ? p : 1;
 }

@@ -21,6 +21,11 @@ export class WaitQueue<W extends Waiter> {
     this.size++;
   }
 
+  /** The oldest waiter, left in place. */
+  first(): W | undefined {
+    return this.head ?? undefined;
+  }
+
   shift(): W | undefined {
     const w = this.head;
     if (w === null) return undefined;

@@ -8,6 +8,7 @@ import {
   type RetryOptions,
 } from '@breakwater/core';
 import type { Dispatcher, Pool } from 'undici';
+import { type PaceOptions, type ResolvedPaceOptions, resolvePaceOptions } from './pacing/options.js';
 
 /** Active health checks: a request to `path` on a connection of its own, every `interval`. */
 export interface HealthCheckOptions {
@@ -85,6 +86,12 @@ export interface HttpPoolOptions {
   circuitBreaker?: CircuitBreaker | CircuitBreakerOptions | false;
   /** Retries (core's `Retry`, with its budget). Default: none. */
   retry?: RetryOptions | false;
+  /**
+   * Pace calls to the upstream (a token bucket shared by all origins; calls wait for a
+   * token by `priority`, up to `maxWait`), adapting to its rate-limit headers, 429s and
+   * `Retry-After` unless `adaptive: false`. Default: none.
+   */
+  pace?: PaceOptions | false;
   /** How long `close()` lets in-flight calls finish before destroying. Default `'10s'`. */
   closeTimeout?: Duration;
   /** Creates the traffic dispatcher of one origin (tests inject their own). Default: undici `Pool`. */
@@ -127,6 +134,7 @@ export interface ResolvedHttpPoolOptions {
   critical: boolean;
   breaker: CircuitBreaker | undefined;
   retry: RetryOptions | undefined;
+  pace: ResolvedPaceOptions | undefined;
   closeTimeoutMs: number;
   factory: ((origin: string, options: Pool.Options) => Dispatcher) | undefined;
 }
@@ -153,6 +161,7 @@ const KNOWN = [
   'critical',
   'circuitBreaker',
   'retry',
+  'pace',
   'closeTimeout',
   'factory',
   'clock',
@@ -305,6 +314,11 @@ export function resolveHttpPoolOptions(raw: unknown): ResolvedHttpPoolOptions {
   if (o.factory !== undefined && typeof o.factory !== 'function')
     throw new ConfigError(`${path}.factory`, o.factory, 'a function');
   const maxResponseSize = int(o.maxResponseSize, `${path}.maxResponseSize`, 10 * 1024 * 1024, 0); // 10 MiB
+  const queueTimeoutMs = dur(o.queueTimeout, `${path}.queueTimeout`, 2_000, 1); // 2s
+  const pace =
+    o.pace === undefined || o.pace === false
+      ? undefined
+      : resolvePaceOptions(o.pace, `${path}.pace`, queueTimeoutMs);
 
   return {
     name: o.name,
@@ -312,7 +326,7 @@ export function resolveHttpPoolOptions(raw: unknown): ResolvedHttpPoolOptions {
     basePath,
     connections: int(o.connections, `${path}.connections`, 10, 1, 10_000),
     maxQueue: int(o.maxQueue, `${path}.maxQueue`, 100, 0),
-    queueTimeoutMs: dur(o.queueTimeout, `${path}.queueTimeout`, 2_000, 1), // 2s
+    queueTimeoutMs,
     timeoutMs: dur(o.timeout, `${path}.timeout`, 10_000, 1), // 10s
     connectTimeoutMs: dur(o.connectTimeout, `${path}.connectTimeout`, 2_000, 1), // 2s
     headersTimeoutMs: dur(o.headersTimeout, `${path}.headersTimeout`, 10_000, 1), // 10s
@@ -328,6 +342,7 @@ export function resolveHttpPoolOptions(raw: unknown): ResolvedHttpPoolOptions {
     critical: (o.critical as boolean | undefined) ?? true,
     breaker,
     retry,
+    pace,
     closeTimeoutMs: dur(o.closeTimeout, `${path}.closeTimeout`, 10_000), // 10s
     factory: o.factory as ResolvedHttpPoolOptions['factory'],
   };

@@ -1,5 +1,6 @@
 import { type BreakwaterContext, ConfigError, type Duration } from '@breakwater/core';
 import type { Dispatcher } from 'undici';
+import type { CallPriority } from './pacing/priority.js';
 
 /** A request body: text, bytes, or a plain value sent as JSON. */
 export type RequestBody = string | Uint8Array | Record<string, unknown> | unknown[] | null;
@@ -32,6 +33,12 @@ export interface HttpRequestOptions {
   context?: BreakwaterContext | undefined;
   /** Whether this call is safe to repeat, overriding the method's verdict (for retries). */
   idempotent?: boolean;
+  /**
+   * Order among calls waiting for a pacing token (`pace`): `critical` (0) first, then
+   * `normal` (1), then `sheddable` (2). Default: the inbound request's priority from
+   * `context`, else `normal`. Ignored by a pool without `pace`.
+   */
+  priority?: CallPriority;
 }
 
 /** A request's per-call options for the shorthands (`get`, `post`, ...). */

@@ -123,7 +123,8 @@ export class KoaCall extends GuardCall {
     const ctx = this.ctx;
     ctx.status = refusal.status;
     for (const [name, value] of refusal.headers) ctx.set(name, value);
-    ctx.type = PROBLEM_CONTENT_TYPE;
+    // A refusal with a Content-Type of its own (a chaos fault's custom body) keeps it.
+    if (ctx.response.get('Content-Type') === PROBLEM_CONTENT_TYPE) ctx.type = PROBLEM_CONTENT_TYPE;
     ctx.body = refusal.body;
   }
 

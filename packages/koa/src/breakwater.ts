@@ -12,6 +12,7 @@ import {
   type HealthEndpoints,
   type HealthKind,
   HealthRegistry,
+  type ReconfigureOptions,
   type RouteGuard,
   type RoutePolicy,
 } from '@breakwater/core';
@@ -75,7 +76,6 @@ export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
   function middleware(): Middleware {
     const m = core.metrics;
     if (m !== undefined) {
-      const table = core.hasRouteTable;
       return function breakwaterMiddleware(ctx, next) {
         const start = m.now();
         // A closure per request holds the start: storing it on `res` costs more, as each
@@ -90,19 +90,16 @@ export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
             m.now() - start,
           );
         });
-        if (table) {
+        // Read per request: reconfigure() may add or drop the `routes` table.
+        if (core.hasRouteTable) {
           const guard = core.entryGuard(ctx.method, ctx.path);
           if (guard !== undefined) return guardRequest(guard, ctx, next);
         }
         return next();
       };
     }
-    if (!core.hasRouteTable) {
-      return function breakwaterMiddleware(_ctx, next) {
-        return next();
-      };
-    }
     return function breakwaterMiddleware(ctx, next) {
+      if (!core.hasRouteTable) return next();
       const guard = core.entryGuard(ctx.method, ctx.path);
       if (guard === undefined) return next();
       return guardRequest(guard, ctx, next);
@@ -158,11 +155,13 @@ export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
     core,
     pools: core.pools,
     breakers: core.breakers,
+    chaos: core.chaos,
     middleware,
     route,
     metrics,
     health,
     admin,
+    reconfigure: (o) => core.reconfigure(o as ReconfigureOptions),
     close: () => core.close(),
   };
 }

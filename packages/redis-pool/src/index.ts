@@ -24,6 +24,10 @@ export {
   StoreUnavailableError,
 } from './errors.js';
 export type { ClusterNode, RedisHealthCheckOptions, RedisPoolOptions } from './options.js';
+export {
+  RedisBreakerCoordinator,
+  type RedisBreakerCoordinatorOptions,
+} from './RedisBreakerCoordinator.js';
 export { RedisPool } from './RedisPool.js';
 export {
   RedisRateLimitStore,

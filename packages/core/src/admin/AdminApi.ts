@@ -52,6 +52,7 @@ const ACTIONS: readonly AdminAction[] = ['reset', 'open', 'close'];
  */
 export class AdminApi {
   private readonly tallies = new Map<string, { allowed: number; limited: number }>();
+  private readonly seenLimiters = new WeakSet<object>();
 
   constructor(private readonly core: BreakwaterCore) {
     for (const g of core.guards) this.addGuard(g);
@@ -68,8 +69,13 @@ export class AdminApi {
       pools: [],
     };
     for (const b of core.breakers) out.breakers.push({ name: b.name, state: b.state, stats: b.stats });
+    // A shared bulkhead serves several routes: listed once.
+    const bulkheads = new Set<unknown>();
     for (const g of core.guards) {
-      if (g.bulkhead) out.bulkheads.push({ name: g.bulkhead.name, stats: g.bulkhead.stats });
+      if (g.bulkhead && !bulkheads.has(g.bulkhead)) {
+        bulkheads.add(g.bulkhead);
+        out.bulkheads.push({ name: g.bulkhead.name, stats: g.bulkhead.stats });
+      }
       const l = g.limiter;
       if (l) {
         const t = this.tallies.get(l.name) ?? { allowed: 0, limited: 0 };
@@ -132,10 +138,13 @@ export class AdminApi {
 
   private addGuard(g: RouteGuard): void {
     const l = g.limiter;
-    if (l === undefined || this.tallies.has(l.name)) return;
-    const t = { allowed: 0, limited: 0 };
-    this.tallies.set(l.name, t);
-    l.onDecision((e) => (e.allowed ? t.allowed++ : t.limited++));
+    // By instance: a rebuilt route's new limiter counts on under its name, a kept one once.
+    if (l === undefined || this.seenLimiters.has(l)) return;
+    this.seenLimiters.add(l);
+    let t = this.tallies.get(l.name);
+    if (t === undefined) this.tallies.set(l.name, (t = { allowed: 0, limited: 0 }));
+    const tally = t;
+    l.onDecision((e) => (e.allowed ? tally.allowed++ : tally.limited++));
   }
 }
 

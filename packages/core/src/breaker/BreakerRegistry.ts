@@ -37,6 +37,8 @@ export class BreakerRegistry {
     if (existing)
       throw new ConfigError('circuitBreaker.name', breaker.name, 'a breaker name not already registered');
     this.breakers.set(breaker.name, breaker);
+    // Registered breakers are the ones in use (validation builds others): they join their fleet.
+    breaker.options.fleet?.attach(breaker);
     this.addEmitter.fire(breaker);
     return breaker;
   }
@@ -52,6 +54,8 @@ export class BreakerRegistry {
 
   /** Removes a breaker by name (a route's own breaker whose route was rebuilt). */
   remove(name: string): boolean {
+    const b = this.breakers.get(name);
+    b?.options.fleet?.detach(b);
     return this.breakers.delete(name);
   }
 

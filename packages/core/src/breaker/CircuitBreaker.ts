@@ -31,7 +31,9 @@ export interface StateChange {
     | 'probe-failed'
     | 'probe-succeeded'
     | 'open-elapsed'
-    | 'manual';
+    | 'manual'
+    /** A quorum of the fleet's instances reported it open (see `BreakerFleet`). */
+    | 'fleet';
 }
 
 /** The result of one call, as announced by {@link CircuitBreaker.onCall}. */
@@ -247,6 +249,15 @@ export class CircuitBreaker {
   open(): void {
     const now = this.clock.now();
     this.transition({ kind: 'open', openedAt: now, until: Number.POSITIVE_INFINITY, forced: true }, 'manual');
+  }
+
+  /**
+   * Opens a closed breaker as its own trip would (for `openFor`, then half-open): a
+   * {@link BreakerFleet} calls it when a quorum of instances reports this breaker open.
+   * Does nothing unless the breaker is closed.
+   */
+  openByFleet(): void {
+    if (this.st.kind === 'closed') this.trip('fleet');
   }
 
   /** Closes the breaker with a fresh window. */

@@ -2,6 +2,7 @@ import { ConfigError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import { type Duration, parseDuration } from '../util/duration.js';
 import { checkKeys, expectObject, optDuration, optFunction, optInt, optNumber } from '../util/validate.js';
+import type { BreakerFleet } from './BreakerFleet.js';
 
 /** What a finished call looked like, for the failure predicate. */
 export interface CallOutcome {
@@ -40,6 +41,12 @@ export interface CircuitBreakerOptions {
   successThreshold?: number;
   /** What counts as a failure. Default: a thrown error, a timeout, or a status >= 500. */
   isFailure?: (outcome: CallOutcome) => boolean;
+  /**
+   * Fleet-aware: this breaker reports its own trips to the fleet and also opens when a
+   * quorum of instances reports it open. It joins when registered (breakwater's `breakers`,
+   * a route's own breaker) or by `fleet.attach(breaker)`. Default: local state only.
+   */
+  fleet?: BreakerFleet;
   /** Clock for tests. */
   clock?: Clock;
 }
@@ -56,6 +63,7 @@ export interface ResolvedBreakerOptions {
   halfOpenMaxCalls: number;
   successThreshold: number;
   isFailure: ((outcome: CallOutcome) => boolean) | undefined;
+  fleet: BreakerFleet | undefined;
 }
 
 const KNOWN = [
@@ -70,6 +78,7 @@ const KNOWN = [
   'halfOpenMaxCalls',
   'successThreshold',
   'isFailure',
+  'fleet',
   'clock',
 ];
 
@@ -107,5 +116,14 @@ export function resolveBreakerOptions(raw: unknown, path: string): ResolvedBreak
     halfOpenMaxCalls: optInt(o.halfOpenMaxCalls, `${path}.halfOpenMaxCalls`, 1, 1),
     successThreshold: optInt(o.successThreshold, `${path}.successThreshold`, 1, 1),
     isFailure: optFunction(o.isFailure, `${path}.isFailure`),
+    fleet: checkFleet(o.fleet, `${path}.fleet`),
   };
+}
+
+function checkFleet(v: unknown, path: string): BreakerFleet | undefined {
+  if (v === undefined) return undefined;
+  const f = v as Partial<BreakerFleet> | null;
+  if (typeof f !== 'object' || f === null || typeof f.attach !== 'function' || typeof f.detach !== 'function')
+    throw new ConfigError(path, v, 'a BreakerFleet');
+  return v as BreakerFleet;
 }

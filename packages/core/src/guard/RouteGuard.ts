@@ -1,12 +1,18 @@
 import { type CircuitBreaker, REJECTED } from '../breaker/CircuitBreaker.js';
+import { outcomeOf } from '../bulkhead/adaptive/LimitAlgorithm.js';
 import type { Bulkhead } from '../bulkhead/Bulkhead.js';
+import type { Chaos } from '../chaos/Chaos.js';
+import type { LoadShedder } from '../overload/LoadShedder.js';
 import { clientIpKey } from '../rate-limit/client-ip.js';
 import { formatRateLimitHeader, retryAfterSeconds } from '../rate-limit/headers.js';
 import type { RateLimiter } from '../rate-limit/RateLimiter.js';
 import type { RateLimitDecision } from '../rate-limit/types.js';
+import type { AdaptiveTimeout } from '../timeout/adaptive/AdaptiveTimeout.js';
+import { OrderedDeadlineList } from '../timeout/adaptive/OrderedDeadlineList.js';
 import { DeadlineList } from '../timeout/DeadlineList.js';
 import type { Clock } from '../util/clock.js';
 import { ClientClosedError, type GuardCall, Phase } from './GuardCall.js';
+import { Priority, type PriorityName } from './priority.js';
 import {
   bulkheadRefusal,
   circuitOpenRefusal,
@@ -28,7 +34,17 @@ export interface GuardPolicies {
   bulkhead?: Bulkhead | undefined;
   timeoutMs?: number | undefined;
   timeoutStatus?: 503 | 504 | undefined;
+  /** A deadline following recent latencies; `timeoutMs` is then its `max`. */
+  adaptiveTimeout?: AdaptiveTimeout | undefined;
+  /** The route's chaos policy, when configured. */
+  chaos?: Chaos | undefined;
   onReject?: ((...args: any[]) => unknown) | undefined;
+  /** The route's fixed priority; default normal. */
+  priority?: Priority | undefined;
+  /** The route's priority per request, when it depends on the request. */
+  priorityOf?: ((req: any) => PriorityName) | undefined;
+  /** The instance's load shedder; absent when `overload` is off or the route is always critical. */
+  shedder?: LoadShedder | undefined;
 }
 
 /**
@@ -45,7 +61,15 @@ export class RouteGuard {
   readonly timeoutMs: number | undefined;
   readonly timeoutStatus: 503 | 504;
   readonly onReject: ((...args: any[]) => unknown) | undefined;
-  private readonly deadlines: DeadlineList | undefined;
+  /** The adaptive timeout, when the route has one (`timeoutMs` is then its max). */
+  readonly adaptiveTimeout: AdaptiveTimeout | undefined;
+  /** The route's chaos policy; `bw.chaos` may add one at run time. */
+  chaos: Chaos | undefined;
+  readonly priority: Priority;
+  readonly priorityOf: ((req: any) => PriorityName) | undefined;
+  readonly shedder: LoadShedder | undefined;
+  private readonly deadlines: DeadlineList | OrderedDeadlineList | undefined;
+  private timeoutRefusalMs = 0;
   /** The limiter reads the guard's clock, so the guard's reading can be handed to it. */
   private readonly limiterSharesClock: boolean;
   private timeoutRefusalCache: Refusal | undefined;
@@ -63,7 +87,18 @@ export class RouteGuard {
     this.timeoutMs = policies.timeoutMs;
     this.timeoutStatus = policies.timeoutStatus ?? 503;
     this.onReject = policies.onReject;
-    this.deadlines = this.timeoutMs !== undefined ? new DeadlineList(clock) : undefined;
+    this.priority = policies.priority ?? Priority.normal;
+    this.priorityOf = policies.priorityOf;
+    this.shedder = policies.shedder;
+    this.adaptiveTimeout = policies.adaptiveTimeout;
+    this.chaos = policies.chaos;
+    // Adaptive deadlines vary in length, so they need a list kept in deadline order.
+    this.deadlines =
+      this.timeoutMs === undefined
+        ? undefined
+        : this.adaptiveTimeout !== undefined
+          ? new OrderedDeadlineList(clock)
+          : new DeadlineList(clock);
     this.limiterSharesClock = this.limiter?.clock === clock;
   }
 
@@ -76,6 +111,14 @@ export class RouteGuard {
   start(call: GuardCall): void {
     const now = this.clock.now();
     call.startedAt = now;
+    const pf = this.priorityOf;
+    call.priority = pf === undefined ? this.priority : priorityFor(call, pf);
+    // Load shedding comes first: a refusal here costs the overloaded process the least.
+    const shedder = this.shedder;
+    if (shedder !== undefined && call.priority >= shedder.shedFrom && shedder.refuses(call.priority)) {
+      call.phase = Phase.Done;
+      return this.reject(call, shedder.refusal);
+    }
     const limiter = this.limiter;
     if (limiter === undefined) return this.admitted(call, now);
     let key: string;
@@ -105,6 +148,11 @@ export class RouteGuard {
       call.phase = Phase.Done;
       // In time: the shared timer may linger for the next request rather than be re-armed.
       this.deadlines?.release(call);
+      // Successes only: a failure's latency says nothing of how long success takes.
+      if (this.adaptiveTimeout !== undefined && error === undefined && status > 0 && status < 500) {
+        const t = this.clock.now();
+        this.adaptiveTimeout.recordSuccess(t - call.startedAt, t);
+      }
       if (call.ticket !== -1) {
         const breaker = this.breaker!;
         const duration = breaker.timesCalls ? this.clock.now() - call.startedAt : 0;
@@ -112,10 +160,10 @@ export class RouteGuard {
         if (status === 0 && error === undefined) breaker.release(call.ticket);
         else breaker.record(call.ticket, breaker.judge(status, error, duration), duration);
       }
-      this.releaseSlot(call);
+      this.releaseSlot(call, false, status, error);
     } else if (phase === Phase.Late) {
       call.phase = Phase.Done;
-      this.releaseSlot(call);
+      this.releaseSlot(call, true, status, error);
     }
   }
 
@@ -136,7 +184,7 @@ export class RouteGuard {
   // --- internal steps, called by the call object or above ------------------------------
 
   deadlinePassed(call: GuardCall): void {
-    const refusal = this.timeoutRefusal();
+    const refusal = this.timeoutRefusal(call);
     if (call.phase === Phase.Queued) {
       call.phase = Phase.Done;
       this.bulkhead!.cancel(call);
@@ -211,7 +259,8 @@ export class RouteGuard {
   /** `now`: the time the request passed the rate limit, when its timeout clock starts. */
   private admitted(call: GuardCall, now: number): void {
     if (this.timeoutMs !== undefined) {
-      call.deadline = now + this.timeoutMs;
+      call.deadline =
+        now + (this.adaptiveTimeout === undefined ? this.timeoutMs : this.adaptiveTimeout.timeoutMs(now));
       this.deadlines!.add(call, call.deadline);
     }
     const breaker = this.breaker;
@@ -228,6 +277,8 @@ export class RouteGuard {
     if (bulkhead !== undefined) {
       if (bulkhead.tryAcquire()) {
         call.hasSlot = true;
+        // Where an adaptive bulkhead's RTT sample starts (a queued call's is set at its grant).
+        call.bhQueuedAt = now;
       } else {
         call.phase = Phase.Queued;
         if (bulkhead.maxQueue > 0 && bulkhead.enqueue(call)) return;
@@ -244,6 +295,9 @@ export class RouteGuard {
 
   private run(call: GuardCall): void {
     call.phase = Phase.Running;
+    // Chaos sits at the handler's position, inside every policy; one field check without it.
+    const chaos = this.chaos;
+    if (chaos?.enabled && chaos.intercept(this, call)) return;
     try {
       call.proceed();
     } catch (e) {
@@ -252,11 +306,31 @@ export class RouteGuard {
     }
   }
 
-  private releaseSlot(call: GuardCall): void {
+  /** `late`: the deadline passed while the handler ran, so an adaptive limit counts a drop. */
+  private releaseSlot(call: GuardCall, late: boolean, status: number, error: unknown): void {
     if (call.hasSlot) {
       call.hasSlot = false;
-      this.bulkhead!.release();
+      const bulkhead = this.bulkhead!;
+      // One field check: a fixed bulkhead's release costs what it did before.
+      if (bulkhead.algorithm === undefined) bulkhead.release();
+      else bulkhead.releaseSample(call.bhQueuedAt, outcomeOf(late, status, error));
     }
+  }
+
+  /** Runs the handler of a call chaos held back, unless the call has ended meanwhile. */
+  resume(call: GuardCall): void {
+    if (call.phase !== Phase.Running) return;
+    try {
+      call.proceed();
+    } catch (e) {
+      // Called from a timer: nobody above to rethrow to, and the call is ended here.
+      this.finish(call, 500, e);
+    }
+  }
+
+  /** The deadline now for a call starting now, in milliseconds (adaptive or fixed). */
+  currentTimeoutMs(): number | undefined {
+    return this.adaptiveTimeout === undefined ? this.timeoutMs : this.adaptiveTimeout.timeoutMs();
   }
 
   private reject(call: GuardCall, refusal: Refusal): void {
@@ -264,8 +338,24 @@ export class RouteGuard {
     call.refuse(refusal);
   }
 
-  private timeoutRefusal(): Refusal {
-    this.timeoutRefusalCache ??= timeoutRefusal(this.timeoutMs!, this.timeoutStatus);
+  private timeoutRefusal(call: GuardCall): Refusal {
+    // An adaptive deadline's length is the call's own; it moves slowly, so the cache mostly holds.
+    const ms =
+      this.adaptiveTimeout === undefined ? this.timeoutMs! : Math.round(call.deadline - call.startedAt);
+    if (this.timeoutRefusalCache === undefined || this.timeoutRefusalMs !== ms) {
+      this.timeoutRefusalCache = timeoutRefusal(ms, this.timeoutStatus);
+      this.timeoutRefusalMs = ms;
+    }
     return this.timeoutRefusalCache;
+  }
+}
+
+/** A request's priority from the route's function; normal when it throws or answers nonsense. */
+function priorityFor(call: GuardCall, fn: (req: unknown) => PriorityName): Priority {
+  try {
+    const v = Priority[fn(call.nativeRequest())];
+    return typeof v === 'number' ? v : Priority.normal;
+  } catch {
+    return Priority.normal;
   }
 }

@@ -2,6 +2,18 @@ import type { BreakwaterCore } from '../Breakwater.js';
 import type { RoutePolicy } from './policy.js';
 import type { RouteGuard } from './RouteGuard.js';
 
+/** A route and method a `route()` middleware has resolved, with the guard it applies. */
+export interface ResolvedRoute {
+  readonly method: string;
+  readonly pattern: string;
+  readonly guard: RouteGuard | null;
+}
+
+interface Resolved extends ResolvedRoute {
+  guard: RouteGuard | null;
+  readonly perMethod: Map<string, RouteGuard | null>;
+}
+
 /**
  * The guards of one `route()` middleware: one per matched route and method, so one
  * middleware mounted on several routes keeps them isolated. `key` is whatever the adapter
@@ -10,10 +22,12 @@ import type { RouteGuard } from './RouteGuard.js';
  */
 export class RouteGuardCache {
   private readonly byKey = new Map<unknown, Map<string, RouteGuard | null>>();
+  /** What was resolved, with its pattern, so a reconfiguration can rebuild it off the request path. */
+  private readonly resolved: Resolved[] = [];
 
   constructor(
     private readonly core: BreakwaterCore,
-    private readonly policy: RoutePolicy,
+    readonly policy: RoutePolicy,
   ) {}
 
   get<A>(key: unknown, method: string, patternOf: (arg: A) => string, arg: A): RouteGuard | null {
@@ -21,9 +35,23 @@ export class RouteGuardCache {
     if (perMethod === undefined) this.byKey.set(key, (perMethod = new Map()));
     let guard = perMethod.get(method);
     if (guard === undefined) {
-      guard = this.core.routeGuard(this.policy, method, patternOf(arg)) ?? null;
+      const pattern = patternOf(arg);
+      guard = this.core.routeGuard(this.policy, method, pattern) ?? null;
       perMethod.set(method, guard);
+      this.resolved.push({ method, pattern, guard, perMethod });
     }
     return guard;
+  }
+
+  /** The routes resolved so far (for `reconfigure()`). */
+  routes(): readonly ResolvedRoute[] {
+    return this.resolved;
+  }
+
+  /** Swaps the guard of a resolved route: its next request uses `guard`; requests under way keep theirs. */
+  replace(route: ResolvedRoute, guard: RouteGuard | null): void {
+    const r = route as Resolved;
+    r.guard = guard;
+    r.perMethod.set(r.method, guard);
   }
 }

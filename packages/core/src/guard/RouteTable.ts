@@ -77,6 +77,18 @@ export class RouteTable<T> {
     const end = path.indexOf('?');
     return matchFrom(this.root, method, path, 1, end === -1 ? path.length : end);
   }
+
+  /** Every value in the table, in no particular order (a reconfiguration walks them; requests never do). */
+  *values(): IterableIterator<T> {
+    const stack: TrieNode<T>[] = [this.root];
+    for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+      if (node.any !== undefined) yield node.any;
+      if (node.methods) yield* node.methods.values();
+      stack.push(...node.statics.values());
+      if (node.param) stack.push(node.param);
+      if (node.wildcard) stack.push(node.wildcard);
+    }
+  }
 }
 
 class TrieNode<T> {

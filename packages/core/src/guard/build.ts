@@ -2,13 +2,18 @@ import type { BreakerRegistry } from '../breaker/BreakerRegistry.js';
 import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { CircuitBreakerOptions } from '../breaker/options.js';
 import { Bulkhead } from '../bulkhead/Bulkhead.js';
+import type { BulkheadRegistry } from '../bulkhead/BulkheadRegistry.js';
+import { Chaos } from '../chaos/Chaos.js';
 import { ConfigError } from '../errors.js';
+import type { LoadShedder } from '../overload/LoadShedder.js';
 import { RateLimiter, type RateLimitOptions } from '../rate-limit/RateLimiter.js';
 import type { RateLimitStore } from '../rate-limit/types.js';
+import { AdaptiveTimeout } from '../timeout/adaptive/AdaptiveTimeout.js';
 import type { Clock } from '../util/clock.js';
 import { parseDuration } from '../util/duration.js';
 import { checkKeys, isPlainObject } from '../util/validate.js';
 import { checkRoutePolicy, type RoutePolicy } from './policy.js';
+import { Priority } from './priority.js';
 import type { GuardPolicies } from './RouteGuard.js';
 
 /** What building a route's policies needs from the Breakwater instance. */
@@ -17,6 +22,10 @@ export interface BuildContext {
   breakers: BreakerRegistry;
   /** The instance-wide default rate-limit store. */
   store: RateLimitStore | undefined;
+  /** Shared bulkheads (`breakwater({ bulkheads })`), which routes name as `bulkhead: 'db'`. */
+  bulkheads?: BulkheadRegistry | undefined;
+  /** The instance's load shedder, when the `overload` option is on. */
+  shedder?: LoadShedder | undefined;
 }
 
 /**
@@ -36,8 +45,19 @@ export function buildPolicies(
 
   if (p.timeout !== undefined && p.timeout !== false) {
     if (isPlainObject(p.timeout)) {
-      checkKeys(p.timeout, ['after', 'status'], `${path}.timeout`);
-      out.timeoutMs = parseDuration(p.timeout.after, `${path}.timeout.after`);
+      checkKeys(p.timeout, ['after', 'adaptive', 'status'], `${path}.timeout`);
+      if ('adaptive' in p.timeout) {
+        if ('after' in p.timeout)
+          throw new ConfigError(`${path}.timeout.after`, p.timeout.after, 'absent with timeout.adaptive');
+        const ap = `${path}.timeout.adaptive`;
+        const ao = p.timeout.adaptive;
+        // The guard's clock unless the options bring their own; the guard never waits longer than max.
+        out.adaptiveTimeout = new AdaptiveTimeout(
+          isPlainObject(ao) && ao.clock === undefined ? { ...ao, clock: ctx.clock } : ao,
+          ap,
+        );
+        out.timeoutMs = out.adaptiveTimeout.maxMs;
+      } else out.timeoutMs = parseDuration(p.timeout.after, `${path}.timeout.after`);
       const status = p.timeout.status ?? 503;
       if (status !== 503 && status !== 504)
         throw new ConfigError(`${path}.timeout.status`, status, '503 or 504');
@@ -74,10 +94,31 @@ export function buildPolicies(
   }
 
   if (p.bulkhead !== undefined && p.bulkhead !== false) {
-    if (!isPlainObject(p.bulkhead))
-      throw new ConfigError(`${path}.bulkhead`, p.bulkhead, 'an object like { maxConcurrent: 10 }');
-    out.bulkhead = new Bulkhead({ clock: ctx.clock, ...p.bulkhead } as never, name, `${path}.bulkhead`);
+    if (typeof p.bulkhead === 'string') {
+      // Unlike a breaker, a bulkhead has no sensible default size: an unknown name is an error.
+      out.bulkhead = ctx.bulkheads?.get(p.bulkhead);
+      if (out.bulkhead === undefined)
+        throw new ConfigError(
+          `${path}.bulkhead`,
+          p.bulkhead,
+          'the name of a bulkhead in breakwater.bulkheads',
+        );
+    } else if (!isPlainObject(p.bulkhead))
+      throw new ConfigError(
+        `${path}.bulkhead`,
+        p.bulkhead,
+        "an object like { maxConcurrent: 10 }, or a shared bulkhead's name",
+      );
+    else out.bulkhead = new Bulkhead({ clock: ctx.clock, ...p.bulkhead } as never, name, `${path}.bulkhead`);
   }
+
+  // Built whenever configured (even disabled), so it can be enabled at run time.
+  if (p.chaos !== undefined && p.chaos !== false) out.chaos = new Chaos(p.chaos, name, `${path}.chaos`);
+
+  if (typeof p.priority === 'function') out.priorityOf = p.priority as GuardPolicies['priorityOf'];
+  else if (p.priority !== undefined) out.priority = Priority[p.priority];
+  // A route that is always critical is never shed: its guard need not even look.
+  if (ctx.shedder !== undefined && out.priority !== Priority.critical) out.shedder = ctx.shedder;
   return out;
 }
 

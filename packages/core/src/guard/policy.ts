@@ -1,9 +1,12 @@
 import type { CircuitBreakerOptions } from '../breaker/options.js';
 import type { BulkheadOptions } from '../bulkhead/Bulkhead.js';
+import type { ChaosOptions } from '../chaos/options.js';
 import { ConfigError } from '../errors.js';
 import type { RateLimitOptions } from '../rate-limit/RateLimiter.js';
+import type { AdaptiveTimeoutOptions } from '../timeout/adaptive/AdaptiveTimeout.js';
 import type { Duration } from '../util/duration.js';
 import { checkKeys, expectObject } from '../util/validate.js';
+import { Priority, type PriorityName } from './priority.js';
 
 /**
  * One route's policies: the same object in Express and in Koa. Every member is optional;
@@ -12,18 +15,34 @@ import { checkKeys, expectObject } from '../util/validate.js';
 export interface RoutePolicy<Req = any, OnReject = (...args: any[]) => unknown> {
   /** Label in metrics and name of the route's policies. Default `${METHOD} ${routePattern}`. */
   name?: string;
-  /** Deadline for the request, queue time included. 503 by default; `{ after, status: 504 }` to answer 504. */
-  timeout?: Duration | { after: Duration; status?: 503 | 504 } | false;
+  /**
+   * Deadline for the request, queue time included. 503 by default; `{ after, status: 504 }` to answer 504.
+   * `{ adaptive: { percentile, factor, min, max } }`: a deadline following recent successful latencies.
+   */
+  timeout?:
+    | Duration
+    | { after: Duration; status?: 503 | 504 }
+    | { adaptive: AdaptiveTimeoutOptions; status?: 503 | 504 }
+    | false;
   /** One window or several (an array), decided together. */
   rateLimit?: RateLimitOptions<Req> | RateLimitOptions<Req>[] | false;
   /** Breaker options for a breaker of this route's own, or the name of a shared breaker. */
   circuitBreaker?: CircuitBreakerOptions | string | false;
-  bulkhead?: BulkheadOptions | false;
+  /** Bulkhead options for a bulkhead of this route's own, or the name of a shared one (`breakwater({ bulkheads })`). */
+  bulkhead?: BulkheadOptions | string | false;
+  /** Injected latency and faults for rehearsing failure; off until enabled. */
+  chaos?: ChaosOptions<Req> | false;
+  /**
+   * What load shedding refuses first when the process is overloaded (the `overload` option
+   * of `breakwater()`): `sheddable`, then `normal`; `critical` never. A function of the
+   * request lets one route tell, say, signed-in from anonymous traffic. Default `'normal'`.
+   */
+  priority?: PriorityName | ((req: Req) => PriorityName);
   /** Render refusals yourself; the adapter documents the arguments. */
   onReject?: OnReject;
 }
 
-const KNOWN = ['name', 'timeout', 'rateLimit', 'circuitBreaker', 'bulkhead', 'onReject'];
+const KNOWN = ['name', 'timeout', 'rateLimit', 'circuitBreaker', 'bulkhead', 'priority', 'chaos', 'onReject'];
 
 /** Checks the shape of a route policy (each policy validates its own options when built). */
 export function checkRoutePolicy(raw: unknown, path: string): RoutePolicy {
@@ -33,6 +52,12 @@ export function checkRoutePolicy(raw: unknown, path: string): RoutePolicy {
     throw new ConfigError(`${path}.name`, o.name, 'a non-empty string');
   if (o.onReject !== undefined && typeof o.onReject !== 'function')
     throw new ConfigError(`${path}.onReject`, o.onReject, 'a function');
+  if (
+    o.priority !== undefined &&
+    typeof o.priority !== 'function' &&
+    !(typeof o.priority === 'string' && Object.hasOwn(Priority, o.priority))
+  )
+    throw new ConfigError(`${path}.priority`, o.priority, "'critical', 'normal', 'sheddable' or a function");
   return o as RoutePolicy;
 }
 
@@ -49,5 +74,5 @@ export function mergePolicy(base: RoutePolicy | undefined, over: RoutePolicy | u
 
 /** True when the policy applies at least one protection. */
 export function hasProtection(p: RoutePolicy): boolean {
-  return !!(p.timeout || p.rateLimit || p.circuitBreaker || p.bulkhead);
+  return !!(p.timeout || p.rateLimit || p.circuitBreaker || p.bulkhead || p.priority || p.chaos);
 }

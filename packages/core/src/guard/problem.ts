@@ -2,12 +2,13 @@ import {
   type BreakwaterError,
   BulkheadRejectedError,
   CircuitOpenError,
+  OverloadedError,
   RateLimitedError,
   TimeoutError,
 } from '../errors.js';
 
 /** Why a policy refused a request; the `reason` label of `breakwater_rejections_total`. */
-export type RejectionReason = 'rate_limited' | 'circuit_open' | 'bulkhead_full' | 'timeout';
+export type RejectionReason = 'rate_limited' | 'circuit_open' | 'bulkhead_full' | 'timeout' | 'overloaded';
 
 /** An RFC 9457 problem details object, as Breakwater sends it. */
 export interface ProblemDetails {
@@ -129,5 +130,22 @@ export function timeoutRefusal(timeoutMs: number, status: 503 | 504): Refusal {
     },
     new TimeoutError(timeoutMs),
     [],
+  );
+}
+
+/** Load shedding refused a request of a shed priority (`level` 1: sheddable, 2: normal too). */
+export function overloadedRefusal(level: number, retryAfterSec: number): Refusal {
+  return make(
+    'overloaded',
+    503,
+    {
+      type: REDUCED_CAPACITY,
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'The server is overloaded and is shedding lower-priority requests; retry later.',
+      code: 'OVERLOADED',
+    },
+    new OverloadedError(level, retryAfterSec * 1000),
+    [['Retry-After', String(retryAfterSec)]],
   );
 }

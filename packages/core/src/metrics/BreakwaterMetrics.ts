@@ -2,10 +2,13 @@ import { register as globalRegistry, Registry } from 'prom-client';
 import type { BreakwaterCore, RejectionEvent } from '../Breakwater.js';
 import type { CircuitBreaker, StateChange } from '../breaker/CircuitBreaker.js';
 import type { Bulkhead } from '../bulkhead/Bulkhead.js';
+import { attachChaosMetrics } from '../chaos/ChaosMetrics.js';
 import { ConfigError } from '../errors.js';
 import type { RejectionReason } from '../guard/problem.js';
 import type { RouteGuard } from '../guard/RouteGuard.js';
+import { attachOverloadMetrics } from '../overload/OverloadMetrics.js';
 import type { Pool } from '../pools/types.js';
+import { attachTimeoutMetrics } from '../timeout/adaptive/TimeoutMetrics.js';
 import type { Disposable } from '../util/events.js';
 import { type MetricsAnswer, renderMetrics } from './exposition.js';
 import { listPools, onPoolAdded } from './listPools.js';
@@ -43,6 +46,10 @@ export class BreakwaterMetrics implements MetricsSource {
   /** Adds the per-request counts kept below to their prom-client counters. */
   private readonly flushes: Array<() => void> = [];
   private readonly seenPools = new Set<Pool>();
+  /** A reconfigured route's new guard may keep its limiter: subscribed to once. */
+  private readonly seenLimiters = new WeakSet<object>();
+  /** A shared bulkhead (`bulkhead: 'db'`) serves several guards: subscribed to once. */
+  private readonly seenBulkheads = new Set<Bulkhead>();
   private readonly byRoute = new Map<string, RouteSeries>();
   private readonly rejectionChildren = new Map<string, Map<RejectionReason, { inc(): void }>>();
   private disposed = false;
@@ -70,6 +77,12 @@ export class BreakwaterMetrics implements MetricsSource {
     this.subs.push(core.onRejected((e) => this.rejected(e)));
     const poolSub = onPoolAdded(core.pools, (p) => this.addPool(p));
     if (poolSub) this.subs.push(poolSub);
+    this.subs.push(
+      attachChaosMetrics(registry, prefix, core.chaos),
+      attachTimeoutMetrics(registry, prefix, core),
+    );
+    if (core.overload !== undefined)
+      this.subs.push(attachOverloadMetrics(registry, prefix, core.overload.shedder));
     this.set.sources.add(this);
   }
 
@@ -129,8 +142,9 @@ export class BreakwaterMetrics implements MetricsSource {
     const set = this.set;
     const reasons: RejectionReason[] = [];
     const limiter = g.limiter;
-    if (limiter !== undefined) {
-      reasons.push('rate_limited');
+    if (limiter !== undefined) reasons.push('rate_limited');
+    if (limiter !== undefined && !this.seenLimiters.has(limiter)) {
+      this.seenLimiters.add(limiter);
       const allowed = set.rateLimitRequests.labels({ limiter: limiter.name, result: 'allowed' });
       const limited = set.rateLimitRequests.labels({ limiter: limiter.name, result: 'limited' });
       allowed.inc(0);
@@ -150,8 +164,9 @@ export class BreakwaterMetrics implements MetricsSource {
     }
     if (g.breaker !== undefined) reasons.push('circuit_open');
     const bulkhead = g.bulkhead;
-    if (bulkhead !== undefined) {
-      reasons.push('bulkhead_full');
+    if (bulkhead !== undefined) reasons.push('bulkhead_full');
+    if (bulkhead !== undefined && !this.seenBulkheads.has(bulkhead)) {
+      this.seenBulkheads.add(bulkhead);
       const rejected = set.bulkheadRejected.labels({ bulkhead: bulkhead.name });
       const wait = set.bulkheadQueueWait.labels({ bulkhead: bulkhead.name });
       rejected.inc(0);
@@ -160,6 +175,7 @@ export class BreakwaterMetrics implements MetricsSource {
       this.subs.push(bulkhead.onQueueWait((ms) => wait.observe(ms / 1000)));
     }
     if (g.timeoutMs !== undefined) reasons.push('timeout');
+    if (g.shedder !== undefined) reasons.push('overloaded');
     // Zeroed up front so rates and ratios have a series before the first refusal.
     for (const r of reasons) this.rejectionChild(g.name, r).inc(0);
   }
@@ -226,6 +242,14 @@ export class BreakwaterMetrics implements MetricsSource {
     }
     if (ev.onRequest) this.subs.push(ev.onRequest(outcomeCounter(set.poolRequests, pool)));
     if (ev.onRetry) this.subs.push(ev.onRetry(outcomeCounter(set.poolRetries, pool)));
+    // Outbound pacing: only a paced pool's stats carry `paceRate` (others fire nothing).
+    if (typeof safeStats(p)?.paceRate === 'number') {
+      const wait = set.poolPaceWait.labels({ pool });
+      const refused = set.poolPaceRefusals.labels({ pool });
+      refused.inc(0);
+      if (ev.onPaceWait) this.subs.push(ev.onPaceWait((ms) => wait.observe(ms / 1000)));
+      if (ev.onPaceRefusal) this.subs.push(ev.onPaceRefusal(() => refused.inc()));
+    }
   }
 
   private rejected(e: RejectionEvent): void {
@@ -271,4 +295,13 @@ function isRegistry(r: unknown): r is Registry {
 
 function performanceNow(): number {
   return performance.now();
+}
+
+/** A pool's stats, or undefined when reading them throws (a closed pool). */
+function safeStats(p: Pool): ReturnType<Pool['stats']> | undefined {
+  try {
+    return p.stats();
+  } catch {
+    return undefined;
+  }
 }

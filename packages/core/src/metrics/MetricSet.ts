@@ -3,6 +3,7 @@ import type { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { Bulkhead } from '../bulkhead/Bulkhead.js';
 import type { Pool } from '../pools/types.js';
 import { MetricsConflictError } from './MetricsConflictError.js';
+import { RequestHistogram } from './RequestHistogram.js';
 
 /** What one Breakwater instance offers the scrape-time gauges. */
 export interface MetricsSource {
@@ -36,7 +37,7 @@ type Labeled = Registry & { [kSets]?: Map<string, MetricSet> };
  */
 export class MetricSet {
   readonly sources = new Set<MetricsSource>();
-  readonly requestDuration: Histogram<'method' | 'route' | 'status_code'>;
+  readonly requestDuration: RequestHistogram;
   readonly rejections: Counter<'route' | 'reason'>;
   readonly rateLimitRequests: Counter<'limiter' | 'result'>;
   readonly breakerState: Gauge<'breaker'>;
@@ -57,6 +58,9 @@ export class MetricSet {
   readonly poolHealthCheckFailures: Counter<'pool'>;
   readonly poolRequests: Counter<'pool' | 'outcome'>;
   readonly poolRetries: Counter<'pool' | 'outcome'>;
+  readonly poolPaceRate: Gauge<'pool'>;
+  readonly poolPaceWait: Histogram<'pool'>;
+  readonly poolPaceRefusals: Counter<'pool'>;
 
   /** The set for `registry` and `prefix`, created on first use. */
   static for(registry: Registry, prefix: string): MetricSet {
@@ -66,7 +70,8 @@ export class MetricSet {
     // Reuse unless the registry was cleared since (tests often `register.clear()`).
     if (
       existing &&
-      registry.getSingleMetric(`${prefix}http_request_duration_seconds`) === existing.requestDuration
+      (registry.getSingleMetric(`${prefix}http_request_duration_seconds`) as unknown) ===
+        existing.requestDuration
     )
       return existing;
     for (const name of metricNames(prefix))
@@ -87,13 +92,12 @@ export class MetricSet {
     const flushCounts = () => {
       for (const s of sources) s.flushCounts?.();
     };
-    this.requestDuration = new Histogram({
-      name: `${p}http_request_duration_seconds`,
-      help: 'Duration of HTTP requests in seconds, by method, matched route pattern and status code',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: REQUEST_BUCKETS,
-      registers,
-    });
+    this.requestDuration = new RequestHistogram(
+      `${p}http_request_duration_seconds`,
+      'Duration of HTTP requests in seconds, by method, matched route pattern and status code',
+      REQUEST_BUCKETS,
+      registry,
+    );
     this.rejections = new Counter({
       name: `${p}rejections_total`,
       help: 'Requests refused by a policy, by route and reason',
@@ -146,8 +150,8 @@ export class MetricSet {
     this.bulkheadQueued = bulkheadGauge('queued', 'Calls waiting for a bulkhead slot', (b) => b.queuedCount);
     this.bulkheadLimit = bulkheadGauge(
       'limit',
-      'Most calls the bulkhead runs at once',
-      (b) => b.maxConcurrent,
+      'Most calls the bulkhead runs at once (an adaptive bulkhead: its limit now)',
+      (b) => b.limit,
     );
     this.bulkheadRejected = new Counter({
       name: `${p}bulkhead_rejected_total`,
@@ -246,6 +250,32 @@ export class MetricSet {
       labelNames: ['pool', 'outcome'],
       registers,
     });
+    // Outbound pacing (HttpPool `pace`): only pools whose stats carry `paceRate` report it.
+    this.poolPaceRate = new Gauge({
+      name: `${p}pool_pace_rate`,
+      help: 'Current outbound pace of a pool, in calls per second',
+      labelNames: ['pool'],
+      registers,
+      collect() {
+        this.reset();
+        forEachPoolStats(sources, (pool, s) => {
+          if (typeof s.paceRate === 'number') this.set({ pool }, s.paceRate);
+        });
+      },
+    });
+    this.poolPaceWait = new Histogram({
+      name: `${p}pool_pace_wait_seconds`,
+      help: 'Time calls waited for an outbound pacing token, in seconds',
+      labelNames: ['pool'],
+      buckets: WAIT_BUCKETS,
+      registers,
+    });
+    this.poolPaceRefusals = new Counter({
+      name: `${p}pool_pace_refusals_total`,
+      help: 'Calls refused because outbound pacing would make them wait longer than allowed',
+      labelNames: ['pool'],
+      registers,
+    });
   }
 }
 
@@ -273,6 +303,9 @@ export function metricNames(p: string): string[] {
     'pool_health_check_failures_total',
     'pool_requests_total',
     'pool_retries_total',
+    'pool_pace_rate',
+    'pool_pace_wait_seconds',
+    'pool_pace_refusals_total',
   ].map((n) => p + n);
 }
 

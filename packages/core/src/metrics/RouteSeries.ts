@@ -1,19 +1,17 @@
-import type { Histogram } from 'prom-client';
+import type { HistogramChild, RequestHistogram } from './RequestHistogram.js';
 
 /** Label value of `route` for requests no route matched: they all share it. */
 export const UNMATCHED_ROUTE = '<unmatched>';
 
-type Child = ReturnType<Histogram<'method' | 'route' | 'status_code'>['labels']>;
-
 /**
- * The request-duration series of one route: prom-client children cached by method and
+ * The request-duration series of one route: histogram children cached by method and
  * status code, so recording a request builds no label object and no string.
  */
 export class RouteSeries {
-  private readonly byMethod = new Map<string, Map<number, Child>>();
+  private readonly byMethod = new Map<string, Map<number, HistogramChild>>();
 
   constructor(
-    private readonly histogram: Histogram<'method' | 'route' | 'status_code'>,
+    private readonly histogram: RequestHistogram,
     /** The `route` label value. */
     readonly route: string,
   ) {}
@@ -24,7 +22,7 @@ export class RouteSeries {
     if (byStatus === undefined) this.byMethod.set(method, (byStatus = new Map()));
     let child = byStatus.get(status);
     if (child === undefined) {
-      child = this.histogram.labels({ method, route: this.route, status_code: String(status) });
+      child = this.histogram.child(method, this.route, String(status));
       byStatus.set(status, child);
     }
     child.observe(ms / 1000);

@@ -42,6 +42,10 @@ export interface PoolEvents {
   onRequest?: Event<string>;
   /** Outcome label of the attempt that was retried (e.g. `status_503`, `connect_error`). */
   onRetry?: Event<string>;
+  /** Milliseconds a call waited for an outbound pacing token (`breakwater_pool_pace_wait_seconds`). */
+  onPaceWait?: Event<number>;
+  /** A call refused by outbound pacing, with the wait it would have had in ms (`breakwater_pool_pace_refusals_total`). */
+  onPaceRefusal?: Event<number>;
 }
 
 /** What the {@link PoolManager} needs of a pool (HttpPool and RedisPool implement it). */
