@@ -4,11 +4,10 @@
  * fraction of the static worst case; failures do not feed the estimate; the current
  * deadline is a gauge.
  */
-import type { RouteGuard } from '@breakwater/core';
 import { Registry } from 'prom-client';
 import request from 'supertest';
-import { afterEach, describe, expect, test } from 'vitest';
-import { flavors, type RouteDef, sleep, type TestApp, until } from '../helpers/apps.js';
+import { describe, expect, test } from 'vitest';
+import { appPerTest, flavors, sleep, until } from '../helpers/apps.js';
 
 const ADAPTIVE = {
   adaptive: { percentile: 0.99, factor: 2, min: '150ms', max: '3s', minSamples: 10, refresh: 0 },
@@ -29,20 +28,7 @@ function abortable(ms: number, signal: AbortSignal | undefined): Promise<boolean
 }
 
 describe.each(flavors)('$name', (flavor) => {
-  let app: TestApp | undefined;
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-  });
-  const start = async (routes: RouteDef[], options?: Parameters<typeof flavor.make>[1]) => {
-    app = await flavor.make(routes, options);
-    return app;
-  };
-  const guard = (name: string): RouteGuard => {
-    const g = app!.bw.core.guards.find((x) => x.name === name);
-    if (!g) throw new Error(`no guard ${name}`);
-    return g;
-  };
+  const { start, guard } = appPerTest(flavor);
 
   test('a hung call fails at the learned deadline, not at max; the deadline is a gauge', async () => {
     const registry = new Registry();

@@ -3,11 +3,11 @@
  * instead of the handler and seen by the route's breaker, latency that the route's own
  * timeout cuts short, run-time toggles, and the injections counted in metrics.
  */
-import { isChaosFaultError, type RouteGuard } from '@breakwater/core';
+import { isChaosFaultError } from '@breakwater/core';
 import { Registry } from 'prom-client';
 import request from 'supertest';
-import { afterEach, describe, expect, test } from 'vitest';
-import { flavors, type RouteDef, sleep, type TestApp, until } from '../helpers/apps.js';
+import { describe, expect, test } from 'vitest';
+import { appPerTest, flavors, sleep, until } from '../helpers/apps.js';
 
 /** Alternates 0 and 0.99: a rate of 0.5 then injects into exactly every other call. */
 function alternating() {
@@ -28,20 +28,7 @@ async function metricValue(
 }
 
 describe.each(flavors)('$name', (flavor) => {
-  let app: TestApp | undefined;
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-  });
-  const start = async (routes: RouteDef[], options?: Parameters<typeof flavor.make>[1]) => {
-    app = await flavor.make(routes, options);
-    return app;
-  };
-  const guard = (name: string): RouteGuard => {
-    const g = app!.bw.core.guards.find((x) => x.name === name);
-    if (!g) throw new Error(`no guard ${name}`);
-    return g;
-  };
+  const { start, guard } = appPerTest(flavor);
 
   test('off by default; enabled at run time it answers faults instead of the handler, and the breaker trips', async () => {
     const registry = new Registry();

@@ -19,7 +19,7 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterEach, describe, expect, test } from 'vitest';
 import { load } from '../examples/helpers.js';
-import { flavors, gate, type RouteDef, sleep, type TestApp, until } from '../helpers/apps.js';
+import { appPerTest, flavors, gate, type RouteDef, sleep, type TestApp, until } from '../helpers/apps.js';
 
 // The examples' own YAML library (a dependency of theirs, not of the tests).
 const { stringify } = createRequire(new URL('../../examples/package.json', import.meta.url))('yaml') as {
@@ -38,13 +38,9 @@ async function statuses(url: string, path: string, n: number): Promise<number[]>
 }
 
 describe.each(flavors)('$name: bw.reconfigure()', (flavor) => {
-  let app: TestApp | undefined;
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-  });
+  const apps = appPerTest(flavor);
   const start = async (routes: RouteDef[], options: BreakwaterOptions) => {
-    app = await flavor.make(routes, options);
+    const app = await apps.start(routes, options);
     return { url: app.url, bw: app.bw as unknown as TestApp['bw'] & Reconfigurable };
   };
 

@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { BreakwaterContext, BreakwaterOptions, RoutePolicy } from '@breakwater/core';
+import type { BreakwaterContext, BreakwaterOptions, RouteGuard, RoutePolicy } from '@breakwater/core';
 import { breakwater as expressBreakwater } from '@breakwater/express';
 import { breakwater as koaBreakwater } from '@breakwater/koa';
 import Router from '@koa/router';
@@ -14,6 +14,7 @@ import express5 from 'express';
 import express4 from 'express4';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
+import { afterEach } from 'vitest';
 
 export type Reply = { status: number; body?: unknown; headers?: Record<string, string> };
 export type Handler = (ctx: BreakwaterContext | undefined) => Promise<Reply> | Reply;
@@ -134,6 +135,34 @@ export const flavors: Flavor[] = [
   koaFlavor('koa 3', Koa3),
   koaFlavor('koa 2', Koa2 as unknown as typeof Koa3),
 ];
+
+/**
+ * One app at a time in a `describe.each(flavors)` block: `start` makes it with `flavor`,
+ * `guard` finds one of its route guards by name, and it is closed after each test.
+ */
+export function appPerTest(flavor: Flavor): {
+  start(routes: RouteDef[], options?: BreakwaterOptions): Promise<TestApp>;
+  guard(name: string): RouteGuard;
+} {
+  let app: TestApp | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+  return {
+    async start(routes, options) {
+      app = await flavor.make(routes, options);
+      return app;
+    },
+    guard(name) {
+      if (!app) throw new Error('no app started');
+      const guards = app.bw.core.guards;
+      const g = guards.find((x) => x.name === name);
+      if (!g) throw new Error(`no guard ${name}: ${guards.map((x) => x.name).join(', ')}`);
+      return g;
+    },
+  };
+}
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -3,28 +3,15 @@
  * status, headers and body; per-route isolation; late handlers; client aborts; bad config.
  */
 import http from 'node:http';
-import { ConfigError, type RouteGuard } from '@breakwater/core';
+import { ConfigError } from '@breakwater/core';
 import request from 'supertest';
-import { afterEach, describe, expect, test } from 'vitest';
-import { flavors, gate, type RouteDef, sleep, type TestApp, until } from '../helpers/apps.js';
+import { describe, expect, test } from 'vitest';
+import { appPerTest, flavors, gate, sleep, until } from '../helpers/apps.js';
 
 const ok = () => ({ status: 200, body: { ok: true } });
 
 describe.each(flavors)('$name', (flavor) => {
-  let app: TestApp | undefined;
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-  });
-  const start = async (routes: RouteDef[], options?: Parameters<typeof flavor.make>[1]) => {
-    app = await flavor.make(routes, options);
-    return app;
-  };
-  const guard = (name: string): RouteGuard => {
-    const g = app!.bw.core.guards.find((x) => x.name === name);
-    if (!g) throw new Error(`no guard ${name}: ${app!.bw.core.guards.map((x) => x.name).join(', ')}`);
-    return g;
-  };
+  const { start, guard } = appPerTest(flavor);
 
   test('rate limit: allowed requests carry RateLimit headers; the refusal is a 429 problem', async () => {
     const { url } = await start([
@@ -349,13 +336,13 @@ describe.each(flavors)('$name', (flavor) => {
   });
 
   test('a routes entry taken over by route() leaves one guard and one breaker behind', async () => {
-    const { url } = await start(
+    const { url, bw } = await start(
       [{ path: '/both', policy: { circuitBreaker: { consecutiveFailures: 5 } }, handler: ok }],
       { routes: { 'GET /both': { circuitBreaker: { consecutiveFailures: 1 }, timeout: '1s' } } },
     );
     expect((await request(url).get('/both')).status).toBe(200);
     expect((await request(url).get('/both')).status).toBe(200);
-    const core = app!.bw.core;
+    const core = bw.core;
     expect([...core.breakers].map((b) => b.name)).toEqual(['GET /both']);
     expect(core.guards.map((g) => g.name)).toEqual(['GET /both']);
     // The route's options won over the entry's.

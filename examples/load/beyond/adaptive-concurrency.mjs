@@ -24,12 +24,9 @@
  *
  *   node examples/load/beyond/adaptive-concurrency.mjs [--quick]
  */
-import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { announcePort, main, percentile, request, round, sleep, startService } from './support.mjs';
 
-const SELF = fileURLToPath(import.meta.url);
 /** Upstream workers, and their service time on good days and once degraded. */
 const UPSTREAM_WORKERS = 8;
 const GOOD_SERVICE_MS = 10;
@@ -112,73 +109,10 @@ async function serve(config) {
     await call('/degrade');
     res.end();
   });
-  const server = app.listen(0, '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
-  });
-  // Exit with the parent: stdin closes when it goes away.
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.resume();
+  announcePort(app.listen(0, '127.0.0.1'));
 }
 
 // --- the load generator --------------------------------------------------------------------
-
-function startService(config) {
-  const child = spawn(process.execPath, [SELF, '--serve', JSON.stringify(config)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('service did not start within 15 s'));
-    }, 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`service exited with ${code}`));
-    });
-    createInterface({ input: child.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      const { port } = JSON.parse(line);
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        async stop() {
-          child.removeAllListeners('exit');
-          const exited = new Promise((r) => child.once('exit', r));
-          child.stdin.end();
-          child.kill('SIGTERM');
-          await exited;
-        },
-      });
-    });
-  });
-}
-
-function request(agent, method, url) {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const req = http.request(url, { agent, method }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => {
-        body += c;
-      });
-      res.on('end', () => {
-        const code = res.statusCode === 503 ? (/"code":"([A-Z_]+)"/.exec(body)?.[1] ?? null) : null;
-        resolve({ status: res.statusCode, code, body, ms: performance.now() - started });
-      });
-      res.on('error', () => resolve({ status: 0, code: null, ms: performance.now() - started }));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, code: null, ms: performance.now() - started }));
-    req.end();
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const round = (v, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
-function percentile(sorted, q) {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))];
-}
 
 function phaseFigures(samples, seconds) {
   const ok = samples.filter((s) => s.status === 200);
@@ -194,12 +128,12 @@ function phaseFigures(samples, seconds) {
 }
 
 async function runVariant(v, { goodS, degradedS }) {
-  const svc = await startService({ bulkhead: v.bulkhead });
+  const svc = await startService(import.meta.url, { bulkhead: v.bulkhead });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
   const probe = new http.Agent({ keepAlive: true, maxSockets: 2 });
   try {
     // Warm up (JIT, sockets) at a gentle pace before measuring.
-    for (let i = 0; i < 50; i++) await request(agent, 'GET', `${svc.url}/api`);
+    for (let i = 0; i < 50; i++) await request(agent, `${svc.url}/api`);
     const samples = [];
     const limits = [];
     const pending = [];
@@ -208,7 +142,7 @@ async function runVariant(v, { goodS, degradedS }) {
     let stopped = false;
     const scraper = (async () => {
       while (!stopped) {
-        const m = await request(probe, 'GET', `${svc.url}/metrics`);
+        const m = await request(probe, `${svc.url}/metrics`);
         const line = /^breakwater_bulkhead_limit\{bulkhead="api"\} (\S+)$/m.exec(m.body ?? '');
         if (line) limits.push({ t: round(at(), 1), limit: Number(line[1]) });
         await sleep(250);
@@ -216,7 +150,7 @@ async function runVariant(v, { goodS, degradedS }) {
     })();
     let degradedAt = Number.POSITIVE_INFINITY;
     const degrade = sleep(goodS * 1000).then(async () => {
-      await request(probe, 'POST', `${svc.url}/degrade`);
+      await request(probe, `${svc.url}/degrade`, { method: 'POST' });
       degradedAt = at();
     });
     const total = (goodS + degradedS) * 1000;
@@ -227,7 +161,7 @@ async function runVariant(v, { goodS, degradedS }) {
       const wait = t0 + due - performance.now();
       if (wait > 1) await sleep(wait);
       const sentAt = at();
-      pending.push(request(agent, 'GET', `${svc.url}/api`).then((r) => samples.push({ ...r, t: sentAt })));
+      pending.push(request(agent, `${svc.url}/api`).then((r) => samples.push({ ...r, t: sentAt })));
     }
     await degrade;
     await Promise.all(pending);
@@ -309,22 +243,17 @@ export async function run({ quick = false } = {}) {
 
 // --- command line --------------------------------------------------------------------------
 
-if (process.argv[1] === SELF) {
-  if (process.argv[2] === '--serve') {
-    await serve(JSON.parse(process.argv[3]));
-  } else {
-    const r = await run({ quick: process.argv.includes('--quick') });
-    const keys = Object.keys(r.rows[0]);
-    const width = keys.map((k) => Math.max(k.length, ...r.rows.map((row) => String(row[k]).length)));
-    const line = (cells) => cells.map((c, i) => String(c).padEnd(width[i])).join('  ');
-    console.log(`\n${r.title}\n`);
-    console.log(line(keys));
-    for (const row of r.rows) console.log(line(keys.map((k) => row[k])));
-    console.log(
-      `\nlimit over time (from /metrics):\n  fixed:    ${r.limits.fixed}\n  adaptive: ${r.limits.adaptive}\n`,
-    );
-    for (const c of r.checks)
-      console.log(`${c.pass ? 'PASS' : 'FAIL'} ${c.name}: ${c.value} (want ${c.want})`);
-    process.exitCode = r.checks.every((c) => c.pass) ? 0 : 1;
-  }
+function print(r) {
+  const keys = Object.keys(r.rows[0]);
+  const width = keys.map((k) => Math.max(k.length, ...r.rows.map((row) => String(row[k]).length)));
+  const line = (cells) => cells.map((c, i) => String(c).padEnd(width[i])).join('  ');
+  console.log(`\n${r.title}\n`);
+  console.log(line(keys));
+  for (const row of r.rows) console.log(line(keys.map((k) => row[k])));
+  console.log(
+    `\nlimit over time (from /metrics):\n  fixed:    ${r.limits.fixed}\n  adaptive: ${r.limits.adaptive}\n`,
+  );
+  for (const c of r.checks) console.log(`${c.pass ? 'PASS' : 'FAIL'} ${c.name}: ${c.value} (want ${c.want})`);
 }
+
+await main(import.meta.url, run, { serve, print });

@@ -19,12 +19,18 @@
  *
  *   node examples/load/beyond/adaptive-timeout.mjs [--quick]
  */
-import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import {
+  announcePort,
+  main,
+  percentile,
+  printTable,
+  request,
+  round,
+  sleep,
+  startService,
+} from './support.mjs';
 
-const SELF = fileURLToPath(import.meta.url);
 /** Share of calls that hang (on both days). */
 const HUNG = 0.02;
 /** The simulated upstream: latency in ms = base + median × e^(σ·Z), per day. */
@@ -108,71 +114,13 @@ async function serve(config) {
     res.json({ ok: true });
   });
   app.get('/metrics', bw.metrics());
-  const server = app.listen(0, '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
-  });
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.resume();
+  announcePort(app.listen(0, '127.0.0.1'));
 }
 
 // --- the load generator --------------------------------------------------------------------
 
-function startService(config) {
-  const child = spawn(process.execPath, [SELF, '--serve', JSON.stringify(config)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('service did not start within 15 s'));
-    }, 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`service exited with ${code}`));
-    });
-    createInterface({ input: child.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      const { port } = JSON.parse(line);
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        async stop() {
-          child.removeAllListeners('exit');
-          const exited = new Promise((r) => child.once('exit', r));
-          child.stdin.end();
-          child.kill('SIGTERM');
-          await exited;
-        },
-      });
-    });
-  });
-}
-
-function get(agent, url) {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const req = http.get(url, { agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => {
-        body += c;
-      });
-      res.on('end', () => {
-        const code = res.statusCode >= 500 ? (/"code":"([A-Z_]+)"/.exec(body)?.[1] ?? null) : null;
-        resolve({ status: res.statusCode, code, ms: performance.now() - started, body });
-      });
-      res.on('error', () => resolve({ status: 0, code: null, ms: performance.now() - started }));
-    });
-    req.setTimeout(40_000, () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, code: null, ms: performance.now() - started }));
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const round = (v, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
-function percentile(sorted, q) {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))];
-}
+/** A GET given 40 s, longer than a hung call (30 s): every call ends at the server, not here. */
+const get = (agent, url) => request(agent, url, { timeoutMs: 40_000 });
 
 /** The route's deadline now, in ms, from `breakwater_timeout_seconds`. */
 async function deadlineOf(agent, url, route) {
@@ -220,7 +168,7 @@ export async function run({ quick = false } = {}) {
   const seconds = quick ? 4 : 15;
   const rps = quick ? 60 : 100;
   const window = quick ? '3s' : '10s';
-  const svc = await startService({ window });
+  const svc = await startService(import.meta.url, { window });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
   const rows = [];
   try {
@@ -281,24 +229,4 @@ export async function run({ quick = false } = {}) {
   };
 }
 
-function printTable(result) {
-  const cols = Object.keys(result.rows[0]);
-  const cells = [cols, ...result.rows.map((r) => cols.map((c) => String(r[c])))];
-  const widths = cols.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
-  console.log(`\n${result.title}\n`);
-  for (const [i, row] of cells.entries()) {
-    console.log(row.map((c, j) => (j < 2 ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join('  '));
-    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  }
-  console.log('');
-  for (const c of result.checks)
-    console.log(`${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.value} (want ${c.want})`);
-}
-
-if (process.argv[2] === '--serve') {
-  await serve(JSON.parse(process.argv[3]));
-} else if (process.argv[1] === SELF) {
-  const result = await run({ quick: process.argv.includes('--quick') });
-  printTable(result);
-  process.exit(result.checks.every((c) => c.pass) ? 0 : 1);
-}
+await main(import.meta.url, run, { serve, print: (r) => printTable(r, { textColumns: 2 }) });

@@ -20,13 +20,10 @@
  *
  *   node examples/load/beyond/chaos.mjs [--quick]
  */
-import { spawn } from 'node:child_process';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { announcePort, main, percentile, request, round, sleep, startService } from './support.mjs';
 
-const SELF = fileURLToPath(import.meta.url);
 const ROUTES = ['orders', 'control'];
 const POLICY = {
   timeout: '400ms',
@@ -74,89 +71,10 @@ async function serve(config) {
     }, next);
   });
   app.use('/admin', admin);
-  const server = app.listen(0, '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
-  });
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.resume();
+  announcePort(app.listen(0, '127.0.0.1'));
 }
 
 // --- the load generator --------------------------------------------------------------------
-
-function startService(config) {
-  const child = spawn(process.execPath, [SELF, '--serve', JSON.stringify(config)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('service did not start within 15 s'));
-    }, 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`service exited with ${code}`));
-    });
-    createInterface({ input: child.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      const { port } = JSON.parse(line);
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        async stop() {
-          child.removeAllListeners('exit');
-          const exited = new Promise((r) => child.once('exit', r));
-          child.stdin.end();
-          child.kill('SIGTERM');
-          await exited;
-        },
-      });
-    });
-  });
-}
-
-function request(agent, method, url, { body, token } = {}) {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      url,
-      {
-        method,
-        agent,
-        headers: {
-          ...(token && { authorization: `Bearer ${token}` }),
-          ...(payload && {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(payload),
-          }),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => {
-          text += c;
-        });
-        res.on('end', () => {
-          const code = res.statusCode >= 500 ? (/"code":"([A-Z_]+)"/.exec(text)?.[1] ?? null) : null;
-          resolve({ status: res.statusCode, code, ms: performance.now() - started, t: started, text });
-        });
-        res.on('error', () =>
-          resolve({ status: 0, code: null, ms: performance.now() - started, t: started }),
-        );
-      },
-    );
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, code: null, ms: performance.now() - started, t: started }));
-    req.end(payload);
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const round = (v, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
-function percentile(sorted, q) {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))];
-}
 
 /** Samples of the metrics text: one value by metric and labels, 0 when absent. */
 function metric(text, name, labels) {
@@ -176,8 +94,7 @@ async function load(agent, url, rps, seconds) {
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
   for (let i = 0; performance.now() < end; i++) {
-    for (const r of ROUTES)
-      pending.push(request(agent, 'GET', `${url}/api/${r}`).then((a) => out[r].push(a)));
+    for (const r of ROUTES) pending.push(request(agent, `${url}/api/${r}`).then((a) => out[r].push(a)));
     await sleep(Math.max(0, t0 + ((i + 1) * 1000) / rps - performance.now()));
   }
   await Promise.all(pending);
@@ -213,7 +130,7 @@ export async function run({ quick = false } = {}) {
   const phases = quick ? { off: 3, on: 5, recovered: 4 } : { off: 8, on: 15, recovered: 10 };
   const rps = quick ? 60 : 100;
   const token = randomBytes(16).toString('hex');
-  const svc = await startService({ token });
+  const svc = await startService(import.meta.url, { token });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const rows = [];
   const admin = {};
@@ -221,17 +138,18 @@ export async function run({ quick = false } = {}) {
   try {
     await load(agent, svc.url, rps, 1); // warm up
     const body = { route: 'orders', enabled: true, ...CHAOS };
-    admin.unauthorized = (await request(agent, 'POST', `${svc.url}/admin/chaos`, { body })).status;
+    admin.unauthorized = (await request(agent, `${svc.url}/admin/chaos`, { method: 'POST', body })).status;
     for (const phase of ['off', 'on', 'recovered']) {
       if (phase === 'on')
-        admin.enable = await request(agent, 'POST', `${svc.url}/admin/chaos`, { body, token });
+        admin.enable = await request(agent, `${svc.url}/admin/chaos`, { method: 'POST', body, token });
       if (phase === 'recovered')
-        admin.disable = await request(agent, 'POST', `${svc.url}/admin/chaos`, {
+        admin.disable = await request(agent, `${svc.url}/admin/chaos`, {
+          method: 'POST',
           body: { route: 'orders', enabled: false },
           token,
         });
       const out = await load(agent, svc.url, rps, phases[phase]);
-      const m = (await request(agent, 'GET', `${svc.url}/metrics`)).text;
+      const m = (await request(agent, `${svc.url}/metrics`)).body;
       for (const r of ROUTES) rows.push(figures(r, phase, out[r], m));
       if (phase === 'recovered') {
         // The last half of the phase: the breaker has had its openFor to close again.
@@ -308,24 +226,4 @@ export async function run({ quick = false } = {}) {
   };
 }
 
-function printTable(result) {
-  const cols = Object.keys(result.rows[0]);
-  const cells = [cols, ...result.rows.map((r) => cols.map((c) => String(r[c])))];
-  const widths = cols.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
-  console.log(`\n${result.title}\n`);
-  for (const [i, row] of cells.entries()) {
-    console.log(row.map((c, j) => (j === 0 ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join('  '));
-    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  }
-  console.log('');
-  for (const c of result.checks)
-    console.log(`${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.value} (want ${c.want})`);
-}
-
-if (process.argv[2] === '--serve') {
-  await serve(JSON.parse(process.argv[3]));
-} else if (process.argv[1] === SELF) {
-  const result = await run({ quick: process.argv.includes('--quick') });
-  printTable(result);
-  process.exit(result.checks.every((c) => c.pass) ? 0 : 1);
-}
+await main(import.meta.url, run, { serve });

@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { atRate, main, printPlainTable, sleep } from './support.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -78,14 +79,10 @@ async function instance({ id, quorum, prefix }) {
   process.stdin.resume();
 }
 
-if (process.argv[2] === '--instance') {
-  await instance(JSON.parse(process.argv[3]));
-}
-
 // --- the scenario --------------------------------------------------------------------------
 
 async function startInstance(options) {
-  const child = spawn(process.execPath, [SELF, '--instance', JSON.stringify(options)], {
+  const child = spawn(process.execPath, [SELF, '--serve', JSON.stringify(options)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   let buf = '';
@@ -123,10 +120,8 @@ function post(url) {
 function startLoad(url, rate, t0) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   const samples = [];
-  let sent = 0;
   let inFlight = 0;
-  const started = performance.now();
-  const fire = () => {
+  const stopFiring = atRate(rate, () => {
     const t = Date.now() - t0;
     inFlight++;
     const req = http.get(`${url}/data`, { agent }, (res) => {
@@ -144,26 +139,17 @@ function startLoad(url, rate, t0) {
       inFlight--;
       samples.push({ t, status: 0 });
     });
-  };
-  const timer = setInterval(() => {
-    const due = Math.floor(((performance.now() - started) / 1000) * rate);
-    while (sent < due) {
-      sent++;
-      fire();
-    }
-  }, 5);
+  });
   return {
     samples,
     async stop() {
-      clearInterval(timer);
+      stopFiring();
       const end = Date.now() + 5000;
-      while (inFlight > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      while (inFlight > 0 && Date.now() < end) await sleep(10);
       agent.destroy();
     },
   };
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function phase(urls, rates, ms) {
   const t0 = Date.now();
@@ -246,17 +232,4 @@ export async function run({ quick = false } = {}) {
   };
 }
 
-function table(rows) {
-  const cols = Object.keys(rows[0]);
-  const cells = [cols, ...rows.map((r) => cols.map((c) => String(r[c])))];
-  const w = cols.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-  return cells.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n');
-}
-
-if (process.argv[1] === SELF && process.argv[2] !== '--instance') {
-  const r = await run({ quick: process.argv.includes('--quick') });
-  console.log(`${r.title}\n\n${table(r.rows)}\n`);
-  for (const c of r.checks)
-    console.log(`${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.value} (want ${c.want})`);
-  process.exit(r.checks.every((c) => c.pass) ? 0 : 1);
-}
+await main(import.meta.url, run, { serve: instance, print: printPlainTable });

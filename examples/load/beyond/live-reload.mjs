@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { DEFAULT_CONFIG_FILE, readConfigFile } from '../../shared/config.mjs';
+import { atRate, main, printPlainTable, round, sleep } from './support.mjs';
 
 const SERVER = fileURLToPath(new URL('../../express-service/server.mjs', import.meta.url));
 const PATH = '/api/error-prone';
@@ -109,11 +110,9 @@ async function startService(file, port, events) {
 function startLoad(url, rate, t0) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const samples = [];
-  let sent = 0;
   let inFlight = 0;
   let skipped = 0;
-  const started = performance.now();
-  const fire = () => {
+  const stopFiring = atRate(rate, () => {
     const t = Date.now() - t0;
     if (inFlight >= 256) {
       skipped++;
@@ -133,28 +132,18 @@ function startLoad(url, rate, t0) {
       inFlight--;
       samples.push({ t, status: 0 });
     });
-  };
-  const timer = setInterval(() => {
-    const due = Math.floor(((performance.now() - started) / 1000) * rate);
-    while (sent < due) {
-      sent++;
-      fire();
-    }
-  }, 5);
+  });
   return {
     samples,
     async stop() {
-      clearInterval(timer);
+      stopFiring();
       const end = Date.now() + 6_000;
-      while (inFlight > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      while (inFlight > 0 && Date.now() < end) await sleep(10);
       agent.destroy();
       return { skipped };
     },
   };
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const round = (v, d = 0) => Math.round(v * 10 ** d) / 10 ** d;
 
 async function runVariant(mode, { rate, phaseS, limits, base, dir }) {
   const file = join(dir, `${mode}.yaml`);
@@ -199,11 +188,11 @@ async function runVariant(mode, { rate, phaseS, limits, base, dir }) {
       variant: mode === 'live' ? 'live reload' : 'restart',
       phase: p === 0 ? 'start' : limit < limits[p - 1] ? 'lowered' : 'raised',
       limit,
-      offered: round(steady.length / spanS),
-      allowed: round(steady.filter((s) => s.status === 200).length / spanS),
-      refused: round(steady.filter((s) => s.status === 429).length / spanS),
+      offered: round(steady.length / spanS, 0),
+      allowed: round(steady.filter((s) => s.status === 200).length / spanS, 0),
+      refused: round(steady.filter((s) => s.status === 429).length / spanS, 0),
       failed: inPhase.filter((s) => s.status !== 200 && s.status !== 429).length,
-      effectMs: p === 0 ? '' : round(effect),
+      effectMs: p === 0 ? '' : round(effect, 0),
     };
   });
 }
@@ -269,17 +258,4 @@ export async function run({ quick = false } = {}) {
   };
 }
 
-function table(rows) {
-  const cols = Object.keys(rows[0]);
-  const cells = [cols, ...rows.map((r) => cols.map((c) => String(r[c])))];
-  const w = cols.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-  return cells.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n');
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const r = await run({ quick: process.argv.includes('--quick') });
-  console.log(`${r.title}\n\n${table(r.rows)}\n`);
-  for (const c of r.checks)
-    console.log(`${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.value} (want ${c.want})`);
-  process.exit(r.checks.every((c) => c.pass) ? 0 : 1);
-}
+await main(import.meta.url, run, { print: printPlainTable });

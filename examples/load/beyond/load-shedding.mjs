@@ -21,12 +21,9 @@
  * `SHED_VARIANT='priority shedding'` runs one variant; `SHED_TRACE=1` prints each load
  * sample of the service (delay, level, share re-admitted) to stderr.
  */
-import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { announcePort, main, percentile, request, round, sleep, startService } from './support.mjs';
 
-const SELF = fileURLToPath(import.meta.url);
 /** CPU work per sheddable request, in milliseconds of busy loop. */
 const WORK_MS = 10;
 /** Concurrent closed-loop clients of the sheddable route. */
@@ -85,101 +82,39 @@ async function serve(config) {
     res.json({ paid: true });
   });
   app.get('/levels', (_req, res) => res.json(levels));
-  const server = app.listen(0, '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
-  });
-  // Exit with the parent: stdin closes when it goes away.
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.resume();
+  announcePort(app.listen(0, '127.0.0.1'));
 }
 
 // --- the load generator --------------------------------------------------------------------
 
-function startService(config) {
-  const child = spawn(process.execPath, [SELF, '--serve', JSON.stringify(config)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('service did not start within 15 s'));
-    }, 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`service exited with ${code}`));
-    });
-    createInterface({ input: child.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      const { port } = JSON.parse(line);
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        async stop() {
-          child.removeAllListeners('exit');
-          const exited = new Promise((r) => child.once('exit', r));
-          child.stdin.end();
-          child.kill('SIGTERM');
-          await exited;
-        },
-      });
-    });
-  });
-}
-
-function get(agent, url) {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const req = http.get(url, { agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => {
-        body += c;
-      });
-      res.on('end', () => {
-        const code = res.statusCode === 503 ? (/"code":"([A-Z_]+)"/.exec(body)?.[1] ?? null) : null;
-        resolve({ status: res.statusCode, code, ms: performance.now() - started });
-      });
-      res.on('error', () => resolve({ status: 0, code: null, ms: performance.now() - started }));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, code: null, ms: performance.now() - started }));
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const round = (v, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
-function percentile(sorted, q) {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))];
-}
-
 async function runVariant(v, seconds) {
-  const svc = await startService({ overload: v.overload, payPriority: v.payPriority });
+  const svc = await startService(import.meta.url, { overload: v.overload, payPriority: v.payPriority });
   const burstAgent = new http.Agent({ keepAlive: true, maxSockets: BURST_CONNECTIONS });
   // Enough sockets that probes never queue in the client: their latency is the server's.
   const probeAgent = new http.Agent({ keepAlive: true, maxSockets: 512 });
   try {
     // Warm both routes (JIT, sockets) before measuring.
     for (let i = 0; i < 20; i++)
-      await Promise.all([get(probeAgent, `${svc.url}/pay`), get(burstAgent, `${svc.url}/work`)]);
+      await Promise.all([request(probeAgent, `${svc.url}/pay`), request(burstAgent, `${svc.url}/work`)]);
     const work = [];
     const pay = [];
     let stop = false;
     const workers = Array.from({ length: BURST_CONNECTIONS }, async () => {
-      while (!stop) work.push(await get(burstAgent, `${svc.url}/work`));
+      while (!stop) work.push(await request(burstAgent, `${svc.url}/work`));
     });
     const probes = [];
     const t0 = performance.now();
     const end = t0 + seconds * 1000;
     for (let i = 0; performance.now() < end; i++) {
       const sentAt = performance.now() - t0;
-      probes.push(get(probeAgent, `${svc.url}/pay`).then((r) => pay.push({ ...r, sentAt })));
+      probes.push(request(probeAgent, `${svc.url}/pay`).then((r) => pay.push({ ...r, sentAt })));
       // Open loop: the next probe leaves on schedule, answered or not.
       await sleep(Math.max(0, t0 + ((i + 1) * 1000) / PROBE_RPS - performance.now()));
     }
     stop = true;
     await Promise.all([...workers, ...probes]);
     const elapsed = (performance.now() - t0) / 1000;
-    const levels = await fetchJson(probeAgent, `${svc.url}/levels`);
+    const levels = JSON.parse((await request(probeAgent, `${svc.url}/levels`)).body);
     const lat = pay.map((r) => r.ms).sort((a, b) => a - b);
     const steady = pay
       .filter((r) => r.sentAt >= ONSET_MS)
@@ -204,21 +139,6 @@ async function runVariant(v, seconds) {
     probeAgent.destroy();
     await svc.stop();
   }
-}
-
-function fetchJson(agent, url) {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => {
-          body += c;
-        });
-        res.on('end', () => resolve(JSON.parse(body)));
-      })
-      .on('error', reject);
-  });
 }
 
 /** Runs the three variants one after another; `quick`: a few seconds each. */
@@ -269,24 +189,4 @@ export async function run({ quick = false } = {}) {
   };
 }
 
-function printTable(result) {
-  const cols = Object.keys(result.rows[0]);
-  const cells = [cols, ...result.rows.map((r) => cols.map((c) => String(r[c])))];
-  const widths = cols.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
-  console.log(`\n${result.title}\n`);
-  for (const [i, row] of cells.entries()) {
-    console.log(row.map((c, j) => (j === 0 ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join('  '));
-    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  }
-  console.log('');
-  for (const c of result.checks)
-    console.log(`${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.value} (want ${c.want})`);
-}
-
-if (process.argv[2] === '--serve') {
-  await serve(JSON.parse(process.argv[3]));
-} else if (process.argv[1] === SELF) {
-  const result = await run({ quick: process.argv.includes('--quick') });
-  printTable(result);
-  process.exit(result.checks.every((c) => c.pass) ? 0 : 1);
-}
+await main(import.meta.url, run, { serve });

@@ -23,12 +23,9 @@
  *
  *   node examples/load/beyond/outbound-pacing.mjs [--quick]
  */
-import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { announcePort, main, percentile, round, sleep, startService } from './support.mjs';
 
-const SELF = fileURLToPath(import.meta.url);
 /** The partner's limit, calls per second (token bucket with as many tokens of burst). */
 const PARTNER_RATE = 50;
 /** The partner's own work per call, in milliseconds. */
@@ -89,56 +86,14 @@ function serve({ headers = true } = {}) {
     }, PARTNER_WORK_MS);
   });
   server.keepAliveTimeout = 5_000;
-  server.listen(0, '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
-  });
-  // Exit with the parent: stdin closes when it goes away.
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.resume();
+  announcePort(server.listen(0, '127.0.0.1'));
 }
 
 // --- the client service and its load -------------------------------------------------------
 
-function startPartner(config) {
-  const child = spawn(process.execPath, [SELF, '--serve', JSON.stringify(config)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('partner did not start within 15 s'));
-    }, 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`partner exited with ${code}`));
-    });
-    createInterface({ input: child.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      const { port } = JSON.parse(line);
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        async stop() {
-          child.removeAllListeners('exit');
-          const exited = new Promise((r) => child.once('exit', r));
-          child.stdin.end();
-          child.kill('SIGTERM');
-          await exited;
-        },
-      });
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const round = (v, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
-function percentile(sorted, q) {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))];
-}
-
 async function runVariant(v, seconds) {
   const { HttpPool } = await import('@breakwater/http-pool');
-  const partner = await startPartner({ headers: v.partnerHeaders !== false });
+  const partner = await startService(import.meta.url, { headers: v.partnerHeaders !== false }, 'partner');
   const pool = new HttpPool({
     name: 'partner',
     baseUrl: partner.url,
@@ -257,24 +212,4 @@ export async function run({ quick = false, seconds = quick ? 3 : 15 } = {}) {
   };
 }
 
-function printTable(result) {
-  const cols = Object.keys(result.rows[0]);
-  const cells = [cols, ...result.rows.map((r) => cols.map((c) => String(r[c])))];
-  const widths = cols.map((_, i) => Math.max(...cells.map((row) => row[i].length)));
-  console.log(`\n${result.title}\n`);
-  for (const [i, row] of cells.entries()) {
-    console.log(row.map((c, j) => (j === 0 ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join('  '));
-    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  }
-  console.log('');
-  for (const c of result.checks)
-    console.log(`${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.value} (want ${c.want})`);
-}
-
-if (process.argv[2] === '--serve') {
-  serve(JSON.parse(process.argv[3] ?? '{}'));
-} else if (process.argv[1] === SELF) {
-  const result = await run({ quick: process.argv.includes('--quick') });
-  printTable(result);
-  process.exit(result.checks.every((c) => c.pass) ? 0 : 1);
-}
+await main(import.meta.url, run, { serve });

@@ -331,6 +331,9 @@ export class BreakwaterCore {
     if (this.closed) return this.closed;
     this.closing = true;
     this.overload?.close();
+    // Leave the breakers' fleets: withdraws this instance's open reports; a fleet left with
+    // no breakers stops polling (the fleet itself may be shared, so its owner closes it).
+    for (const b of this.breakers) b.options.fleet?.detach(b);
     this.closed = (async () => {
       await this.pools.close();
       await Promise.allSettled(this.guards.map((g) => g.limiter?.close()));

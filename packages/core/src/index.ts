@@ -63,9 +63,11 @@ export { type BreakwaterContext, ClientClosedError, GuardCall, Phase } from './g
 export { hasProtection, mergePolicy, type RoutePolicy } from './guard/policy.js';
 export { Priority, type PriorityName } from './guard/priority.js';
 export {
+  type PolicyRefusal,
   PROBLEM_CONTENT_TYPE,
   type ProblemDetails,
   type Refusal,
+  type RefusalReason,
   type RejectionReason,
 } from './guard/problem.js';
 export { type GuardHooks, RouteGuard } from './guard/RouteGuard.js';

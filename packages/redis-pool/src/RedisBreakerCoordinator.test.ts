@@ -2,28 +2,9 @@ import { isConfigError } from '@breakwater/core';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { RedisBreakerCoordinator } from './RedisBreakerCoordinator.js';
+import { REDIS_URL, redisOrSkip } from './test-redis.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-/** Real Redis or a loud skip (a failure under CI=true). */
-async function redisUp(): Promise<boolean> {
-  const c = new Redis(REDIS_URL, { lazyConnect: true, retryStrategy: () => null, connectTimeout: 500 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return (await c.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    c.disconnect();
-  }
-}
-const up = await redisUp();
-if (!up) {
-  const msg = `!!!!! SKIPPING RedisBreakerCoordinator unit tests: no Redis at ${REDIS_URL} !!!!!`;
-  if (process.env.CI === 'true') throw new Error(msg);
-  console.warn(msg);
-}
+const up = await redisOrSkip('RedisBreakerCoordinator');
 
 const prefix = `bwtest:fleet:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`;
 

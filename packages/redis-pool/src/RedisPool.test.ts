@@ -9,28 +9,9 @@ import {
 } from './errors.js';
 import type { RedisPoolOptions } from './options.js';
 import { RedisPool } from './RedisPool.js';
+import { REDIS_URL, redisOrSkip } from './test-redis.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-/** Real Redis or a loud skip (a failure under CI=true). */
-async function redisUp(): Promise<boolean> {
-  const c = new Redis(REDIS_URL, { lazyConnect: true, retryStrategy: () => null, connectTimeout: 500 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return (await c.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    c.disconnect();
-  }
-}
-const up = await redisUp();
-if (!up) {
-  const msg = `!!!!! SKIPPING RedisPool unit tests: no Redis at ${REDIS_URL} !!!!!`;
-  if (process.env.CI === 'true') throw new Error(msg);
-  console.warn(msg);
-}
+const up = await redisOrSkip('RedisPool');
 
 function uniqueName(label: string): string {
   return `bwtest-${label}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;

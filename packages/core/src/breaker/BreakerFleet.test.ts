@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { BreakwaterCore } from '../Breakwater.js';
 import { ConfigError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { BreakerCoordinator } from './BreakerCoordinator.js';
@@ -232,5 +233,31 @@ describe('BreakerFleet', () => {
       'fleet.reportTtl',
     );
     expect(() => new CircuitBreaker({ fleet: {} as never })).toThrow('circuitBreaker.fleet');
+  });
+
+  test("closing a Breakwater instance withdraws its breakers' reports and stops its polling", async () => {
+    const shared = sharedReports();
+    const clock = manualClock();
+    const fleet = new BreakerFleet({
+      coordinator: shared.instance('a'),
+      quorum: 2,
+      pollInterval: 100,
+      clock,
+    });
+    const core = new BreakwaterCore({
+      clock,
+      metrics: false,
+      breakers: { upstream: { consecutiveFailures: 1, openFor: '10s', fleet } },
+    });
+    const b = core.breakers.get('upstream')!;
+    b.record(b.acquire(), true, 1);
+    await flush();
+    expect([...(shared.reports.get('upstream')?.keys() ?? [])]).toEqual(['a']);
+    expect(clock.pending).toBe(1);
+    await core.close();
+    await flush();
+    expect(shared.reports.get('upstream')!.size).toBe(0);
+    expect(clock.pending).toBe(0);
+    fleet.close();
   });
 });

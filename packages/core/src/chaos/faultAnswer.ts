@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { PROBLEM_CONTENT_TYPE, type Refusal, type RejectionReason } from '../guard/problem.js';
+import { PROBLEM_CONTENT_TYPE, type Refusal } from '../guard/problem.js';
 import { ChaosFaultError } from './ChaosFaultError.js';
 
 /**
@@ -31,8 +31,7 @@ export function chaosFaultAnswer(
     text = JSON.stringify(body);
   } else text = JSON.stringify(problem);
   return {
-    // Deliberately outside the policies' reasons (see above).
-    reason: 'chaos_fault' as RejectionReason,
+    reason: 'chaos_fault',
     status,
     headers: [['Content-Type', contentType]],
     problem,

@@ -16,7 +16,7 @@ import { Priority, type PriorityName } from './priority.js';
 import {
   bulkheadRefusal,
   circuitOpenRefusal,
-  type Refusal,
+  type PolicyRefusal,
   type RejectionReason,
   rateLimitedRefusal,
   timeoutRefusal,
@@ -72,8 +72,8 @@ export class RouteGuard {
   private timeoutRefusalMs = 0;
   /** The limiter reads the guard's clock, so the guard's reading can be handed to it. */
   private readonly limiterSharesClock: boolean;
-  private timeoutRefusalCache: Refusal | undefined;
-  private bulkheadFullCache: Refusal | undefined;
+  private timeoutRefusalCache: PolicyRefusal | undefined;
+  private bulkheadFullCache: PolicyRefusal | undefined;
 
   constructor(
     readonly name: string,
@@ -333,12 +333,12 @@ export class RouteGuard {
     return this.adaptiveTimeout === undefined ? this.timeoutMs : this.adaptiveTimeout.timeoutMs();
   }
 
-  private reject(call: GuardCall, refusal: Refusal): void {
+  private reject(call: GuardCall, refusal: PolicyRefusal): void {
     this.hooks.onRejected?.(this, refusal.reason);
     call.refuse(refusal);
   }
 
-  private timeoutRefusal(call: GuardCall): Refusal {
+  private timeoutRefusal(call: GuardCall): PolicyRefusal {
     // An adaptive deadline's length is the call's own; it moves slowly, so the cache mostly holds.
     const ms =
       this.adaptiveTimeout === undefined ? this.timeoutMs! : Math.round(call.deadline - call.startedAt);

@@ -21,9 +21,15 @@ export interface ProblemDetails {
   [member: string]: unknown;
 }
 
+/**
+ * What a {@link Refusal} answers for: a policy's refusal, or `'chaos_fault'`, a failure
+ * injected by chaos testing (counted by chaos's own metric, not as a rejection).
+ */
+export type RefusalReason = RejectionReason | 'chaos_fault';
+
 /** A refusal, ready to be sent: status, headers, and a problem+json body. */
-export interface Refusal {
-  reason: RejectionReason;
+export interface Refusal<Reason extends RefusalReason = RefusalReason> {
+  reason: Reason;
   status: number;
   /** Header name/value pairs to send, `Content-Type` included. */
   headers: ReadonlyArray<readonly [string, string]>;
@@ -33,6 +39,9 @@ export interface Refusal {
   /** The matching typed error, for `onReject` handlers that prefer one. */
   error: BreakwaterError;
 }
+
+/** A policy's refusal: one counted in `breakwater_rejections_total`. */
+export type PolicyRefusal = Refusal<RejectionReason>;
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 const QUOTA_EXCEEDED = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
@@ -44,7 +53,7 @@ function make(
   problem: ProblemDetails,
   error: BreakwaterError,
   extra: Array<readonly [string, string]>,
-): Refusal {
+): PolicyRefusal {
   const body = JSON.stringify(problem);
   return {
     reason,
@@ -60,7 +69,7 @@ export function rateLimitedRefusal(
   retryAfterSec: number,
   violated: string[],
   extra: Array<readonly [string, string]>,
-): Refusal {
+): PolicyRefusal {
   return make(
     'rate_limited',
     429,
@@ -77,7 +86,7 @@ export function rateLimitedRefusal(
   );
 }
 
-export function circuitOpenRefusal(breaker: string, retryAfterMs: number): Refusal {
+export function circuitOpenRefusal(breaker: string, retryAfterMs: number): PolicyRefusal {
   const sec = Math.max(1, Math.ceil(retryAfterMs / 1000));
   return make(
     'circuit_open',
@@ -98,7 +107,7 @@ export function bulkheadRefusal(
   bulkhead: string,
   why: 'full' | 'queue_timeout',
   retryAfterSec: number,
-): Refusal {
+): PolicyRefusal {
   return make(
     'bulkhead_full',
     503,
@@ -117,7 +126,7 @@ export function bulkheadRefusal(
   );
 }
 
-export function timeoutRefusal(timeoutMs: number, status: 503 | 504): Refusal {
+export function timeoutRefusal(timeoutMs: number, status: 503 | 504): PolicyRefusal {
   return make(
     'timeout',
     status,
@@ -134,7 +143,7 @@ export function timeoutRefusal(timeoutMs: number, status: 503 | 504): Refusal {
 }
 
 /** Load shedding refused a request of a shed priority (`level` 1: sheddable, 2: normal too). */
-export function overloadedRefusal(level: number, retryAfterSec: number): Refusal {
+export function overloadedRefusal(level: number, retryAfterSec: number): PolicyRefusal {
   return make(
     'overloaded',
     503,

@@ -1,4 +1,4 @@
-import { overloadedRefusal, type Refusal } from '../guard/problem.js';
+import { overloadedRefusal, type PolicyRefusal } from '../guard/problem.js';
 import { Emitter, type Event } from '../util/events.js';
 import type { OverloadSettings } from './options.js';
 import type { LoadSample } from './sampler.js';
@@ -42,7 +42,7 @@ export class LoadShedder {
   /** Requests whose priority is at or above this may be refused (3: none, 2: sheddable, 1: normal too). */
   shedFrom: number = SHED_FROM[0];
   /** The refusal shed requests get, built once per level. */
-  refusal: Refusal;
+  refusal: PolicyRefusal;
   /** The latest sample, and its pressure; undefined before the first. */
   lastSample: LoadSample | undefined;
   lastPressure = 0;
@@ -55,7 +55,7 @@ export class LoadShedder {
   /** Admissions owed to the re-admitted priority: each request adds the step's share. */
   private credit = 0;
   /** The refusals of levels 1 and 2. */
-  private readonly refusals: readonly [Refusal, Refusal];
+  private readonly refusals: readonly [PolicyRefusal, PolicyRefusal];
   private readonly changes = new Emitter<ShedLevelChange>();
   /** Fires when the level changes. */
   readonly onLevelChange: Event<ShedLevelChange> = this.changes.event;

@@ -1,21 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../errors.js';
-import type { Clock } from '../util/clock.js';
+import { manualClock } from '../test-clock.js';
 import { MemoryStore } from './MemoryStore.js';
 import { RateLimiter, type RateLimitOptions } from './RateLimiter.js';
 import type { RateLimitDecision, RateLimitStore } from './types.js';
-
-/** A clock the test moves by hand. */
-function manualClock(start = 1_000_000): Clock & { t: number } {
-  const c = {
-    t: start,
-    now: () => c.t,
-    setTimeout: () => 0,
-    clearTimeout: () => {},
-  };
-  return c;
-}
 
 function decide(l: RateLimiter, key = 'k', cost = 1): RateLimitDecision {
   const d = l.consume(key, cost) as RateLimitDecision;

@@ -1,12 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { isConfigError } from '../../errors.js';
-import type { Clock } from '../../util/clock.js';
+import { manualClock } from '../../test-clock.js';
 import { AdaptiveTimeout } from './AdaptiveTimeout.js';
-
-function manualClock(start = 1_000_000): Clock & { t: number } {
-  const c = { t: start, now: () => c.t, setTimeout: () => 0, clearTimeout: () => {} };
-  return c;
-}
 
 /** Records `n` successes spread over `ms`, latencies from `latency(i)`. */
 function feed(

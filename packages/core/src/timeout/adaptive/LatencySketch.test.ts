@@ -1,18 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import type { Clock } from '../../util/clock.js';
+import { manualClock } from '../../test-clock.js';
 import { LatencySketch } from './LatencySketch.js';
-
-/** A clock that only moves when told; the sketch sets no timers. */
-function manualClock(start = 1_000_000): Clock & { t: number } {
-  const c = {
-    t: start,
-    now: () => c.t,
-    setTimeout: () => 0,
-    clearTimeout: () => {},
-  };
-  return c;
-}
 
 function exactQuantile(values: number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);
