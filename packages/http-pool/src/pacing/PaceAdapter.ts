@@ -42,7 +42,8 @@ export class PaceAdapter {
   /**
    * Learns from one response, answered at `now` to a call that left at `sentAt`.
    *
-   * - 429, or 503 with `Retry-After`: no call leaves before `Retry-After` ends, and the
+   * - 429, or 503 with `Retry-After`: no call leaves before `Retry-After` ends (at most
+   *   `maxPause`), and the
    *   pace halves (not below `minRate`) — once per wave: answers to calls sent before the
    *   last halving do not halve it again.
    * - `RateLimit` with a quota at 0: no call leaves before it resets; with quota left,
@@ -60,7 +61,7 @@ export class PaceAdapter {
     if (status === 429 || (status === 503 && s.retryAfterMs >= 0)) {
       pressure = true;
       const pause = s.retryAfterMs >= 0 ? s.retryAfterMs : s.exhaustedMs;
-      if (pause > 0) c.pause(now, now + pause);
+      if (pause > 0) c.pause(now, now + Math.min(pause, o.maxPauseMs));
       if (sentAt >= this.lastDecreaseAt) {
         this.lastDecreaseAt = now;
         c.setRate(now, Math.max(o.minPerMs, c.ratePerMs * DECREASE), 'throttled');
@@ -77,7 +78,7 @@ export class PaceAdapter {
       if (s.exhaustedMs >= 0) {
         pressure = true;
         // A quota restored "now" (t=0) still needs a moment: one token's time.
-        c.pause(now, now + Math.max(s.exhaustedMs, 1 / c.ratePerMs));
+        c.pause(now, now + Math.min(o.maxPauseMs, Math.max(s.exhaustedMs, 1 / c.ratePerMs)));
       } else if (s.spreadPerMs >= 0 && s.spreadPerMs < c.ratePerMs) {
         pressure = true;
         c.setRate(now, Math.max(o.minPerMs, s.spreadPerMs), 'headers');

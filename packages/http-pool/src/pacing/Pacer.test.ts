@@ -192,6 +192,18 @@ describe('Pacer: adaptation to what the upstream says', () => {
     expect(() => p.acquire(1, 1_000)).toThrow(/pacing would delay the call 50\d\dms/);
   });
 
+  test('a pause is never longer than maxPause, whatever the upstream asks', async () => {
+    const { clock, p } = pacer({ rate: 100, burst: 1, maxWait: '1m', maxPause: '3s' });
+    p.acquire(1, 60_000);
+    const log: string[] = [];
+    track(clock, p.acquire(1, 60_000), log, 'a');
+    p.observe(429, { 'retry-after': '86400' }, clock.t);
+    expect(p.paused).toBe(clock.t + 3_000);
+    await clock.advance(3_100);
+    expect(log).toEqual(['a@3000']);
+    expect(clock.timers).toHaveLength(0);
+  });
+
   test('a 503 without Retry-After is not a pacing signal (health and breakers judge it)', () => {
     const { clock, p } = pacer({ rate: 100 });
     p.observe(503, {}, clock.t);
@@ -272,6 +284,7 @@ describe('pace options', () => {
     expect(o.adaptive).toBe(true);
     expect(o.minPerMs).toBeCloseTo(6 / 60_000, 12);
     expect(o.restoreAfterMs).toBe(1_000);
+    expect(o.maxPauseMs).toBe(60_000);
   });
 
   test.each([
@@ -283,6 +296,7 @@ describe('pace options', () => {
     [{ rate: 10, adaptive: 'yes' }, 'pace.adaptive'],
     [{ rate: 10, minRate: 20 }, 'pace.minRate'],
     [{ rate: 10, restoreAfter: 0 }, 'pace.restoreAfter'],
+    [{ rate: 10, maxPause: 0 }, 'pace.maxPause'],
     [{ rate: 10, burts: 5 }, 'pace.burts'],
   ])('%j fails naming %s', (raw, path) => {
     let err: unknown;

@@ -25,6 +25,12 @@ export interface PaceOptions {
   minRate?: number;
   /** Calm needed before the pace climbs back one step (a tenth of `rate`), and between steps. Default `'1s'`. */
   restoreAfter?: Duration;
+  /**
+   * Longest pause an upstream's `Retry-After` or exhausted quota can impose; a longer one is
+   * cut to this (an upstream that says "come back tomorrow" is still tried within it).
+   * Default `'1m'`.
+   */
+  maxPause?: Duration;
 }
 
 /** {@link PaceOptions} checked, in tokens per millisecond and milliseconds. */
@@ -35,11 +41,12 @@ export interface ResolvedPaceOptions {
   maxWaitMs: number;
   adaptive: boolean;
   restoreAfterMs: number;
+  maxPauseMs: number;
   /** Per-second figures for stats and messages. */
   ratePerSecond: number;
 }
 
-const KNOWN = ['rate', 'per', 'burst', 'maxWait', 'adaptive', 'minRate', 'restoreAfter'];
+const KNOWN = ['rate', 'per', 'burst', 'maxWait', 'adaptive', 'minRate', 'restoreAfter', 'maxPause'];
 
 function positive(v: unknown, path: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(path, v, 'a number > 0');
@@ -78,6 +85,8 @@ export function resolvePaceOptions(
   const restoreAfterMs =
     o.restoreAfter === undefined ? 1_000 : parseDuration(o.restoreAfter, `${path}.restoreAfter`); // 1s
   if (restoreAfterMs <= 0) throw new ConfigError(`${path}.restoreAfter`, o.restoreAfter, 'a duration > 0');
+  const maxPauseMs = o.maxPause === undefined ? 60_000 : parseDuration(o.maxPause, `${path}.maxPause`); // 1m
+  if (maxPauseMs <= 0) throw new ConfigError(`${path}.maxPause`, o.maxPause, 'a duration > 0');
   return {
     ratePerMs: rate / perMs,
     minPerMs: minRate / perMs,
@@ -85,6 +94,7 @@ export function resolvePaceOptions(
     maxWaitMs,
     adaptive: (o.adaptive as boolean | undefined) ?? true,
     restoreAfterMs,
+    maxPauseMs,
     ratePerSecond: (rate * 1000) / perMs,
   };
 }
