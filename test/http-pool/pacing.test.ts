@@ -110,6 +110,24 @@ describe('HttpPool pacing against an upstream that enforces 20 req/s', () => {
     expect(count(out, (o) => o.status === 200)).toBeGreaterThan(40);
   });
 
+  test("health warns while the upstream's pause lasts, and passes after it", async () => {
+    const { up: u } = await limitedUpstream({ rate: 1, headers: false });
+    up = u;
+    pool = new HttpPool({
+      name: 'partner',
+      baseUrl: up.url,
+      pace: { rate: 100, burst: 5, maxWait: '100ms' },
+    });
+    expect((await pool.health()).status).toBe('pass');
+    const answers = await Promise.allSettled([pool.get('/a'), pool.get('/b'), pool.get('/c')]);
+    expect(answers.some((a) => a.status === 'fulfilled' && a.value.status === 429)).toBe(true);
+    const h = await pool.health();
+    expect(h.status).toBe('warn');
+    expect(h.output).toMatch(/^paced: the upstream asked for a pause until \d{4}-/);
+    await sleep(pool.pacer!.paused - Date.now() + 20);
+    expect((await pool.health()).status).toBe('pass');
+  });
+
   test('maxWait: a call that would wait longer is refused at once with POOL_PACE_TIMEOUT, and metrics show it', async () => {
     up = await upstream((_req, res) => res.end('ok'));
     pool = new HttpPool({ name: 'partner', baseUrl: up.url, pace: { rate: 1, burst: 1, maxWait: '200ms' } });

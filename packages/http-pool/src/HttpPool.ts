@@ -347,6 +347,10 @@ export class HttpPool implements Pool, AttemptHost {
     else if (this.breaker !== undefined && this.breaker.state === 'open') {
       out.status = 'warn';
       out.output = `circuit breaker '${this.breaker.name}' is open`;
+    } else if (this.pacer !== undefined && this.pacer.paused > now) {
+      // The upstream asked for quiet (429/Retry-After or an exhausted quota): degraded, not down.
+      out.status = 'warn';
+      out.output = `paced: the upstream asked for a pause until ${new Date(this.pacer.paused).toISOString()}`;
     }
     if (down.length > 0) out.output = down.join('; ');
     return out;

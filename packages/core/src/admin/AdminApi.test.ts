@@ -14,6 +14,26 @@ function setup() {
 }
 
 describe('AdminApi', () => {
+  test('GET shows each chaos policy and the shed level', async () => {
+    const c = new BreakwaterCore({
+      metrics: false,
+      overload: {
+        maxEventLoopDelay: '1s',
+        sampler: { sample: () => ({ eventLoopDelayMs: 0, eventLoopUtilization: 0, heapUsedBytes: 0 }) },
+      },
+    });
+    cores.push(c);
+    c.routeGuard({ chaos: { fault: { rate: 0.5, status: 502 } } }, 'GET', '/flaky');
+    const body = JSON.parse((await new AdminApi(c).handle({ method: 'GET' })).body) as AdminSnapshot;
+    expect(body.chaos).toEqual([
+      expect.objectContaining({ route: 'GET /flaky', enabled: false, fault: { rate: 0.5, status: 502 } }),
+    ]);
+    expect(body.overload).toEqual({ level: 0 });
+    const plain = JSON.parse((await setup().api.handle({ method: 'GET' })).body) as AdminSnapshot;
+    expect(plain.chaos).toEqual([]);
+    expect(plain.overload).toBeUndefined();
+  });
+
   test('GET lists breakers, bulkheads, limiters and pools with live numbers', async () => {
     const { c, api } = setup();
     const g = c.routeGuard(

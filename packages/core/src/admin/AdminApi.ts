@@ -1,6 +1,7 @@
 import type { BreakwaterCore } from '../Breakwater.js';
 import type { BreakerStats, CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { BulkheadStats } from '../bulkhead/Bulkhead.js';
+import type { ChaosState } from '../chaos/Chaos.js';
 import type { RouteGuard } from '../guard/RouteGuard.js';
 import { listPools } from '../metrics/listPools.js';
 import type { PoolStats } from '../pools/types.js';
@@ -35,6 +36,10 @@ export interface AdminSnapshot {
     limited: number;
   }>;
   pools: Array<{ name: string; stats: PoolStats | null }>;
+  /** Routes with a chaos policy (enabled or not), as `bw.chaos.list()` gives them. */
+  chaos: ChaosState[];
+  /** The load shedder's level (0 none, 1 sheddable shed, 2 normal shed too); absent without `overload`. */
+  overload?: { level: number };
 }
 
 const JSON_HEADERS: ReadonlyArray<readonly [string, string]> = [
@@ -67,7 +72,9 @@ export class AdminApi {
       bulkheads: [],
       limiters: [],
       pools: [],
+      chaos: core.chaos.list(),
     };
+    if (core.overload !== undefined) out.overload = { level: core.overload.shedder.level };
     for (const b of core.breakers) out.breakers.push({ name: b.name, state: b.state, stats: b.stats });
     // A shared bulkhead serves several routes: listed once.
     const bulkheads = new Set<unknown>();
