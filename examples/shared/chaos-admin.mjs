@@ -49,9 +49,12 @@ export function chaosAdmin(chaos) {
       throw e;
     }
     // A route that has not served a request yet has no guard: its settings wait for it.
+    const waiting = changed.length === 0 && route !== undefined;
     return {
-      status: changed.length > 0 || route === undefined ? 200 : 202,
-      body: { changed, routes: chaos.list() },
+      status: waiting ? 202 : 200,
+      body: waiting
+        ? { changed, pending: route, detail: 'applies from the route’s first request', routes: chaos.list() }
+        : { changed, routes: chaos.list() },
     };
   };
 }

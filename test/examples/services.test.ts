@@ -182,6 +182,27 @@ describe.each(['express', 'koa'] as const)('the %s demo service', (framework) =>
     expect(manual.map((e: any) => `${e.from}>${e.to}`)).toEqual(['closed>open', 'open>closed']);
   });
 
+  test('admin/chaos: faults on a route at run time, counted, then off again', async () => {
+    const route = 'GET /api/cache/:key';
+    const body = { route, enabled: true, fault: { rate: 1, status: 502 } };
+    expect((await send('POST', `${url}/admin/chaos`, body)).status).toBe(401);
+    const on = await send('POST', `${url}/admin/chaos`, body, admin);
+    // 200 once the route has served a request; 202 (pending) before its first one.
+    expect([200, 202]).toContain(on.status);
+    if (on.status === 202) expect(on.body.pending).toBe(route);
+    const hit = await get(`${url}/api/cache/chaos-key`);
+    expect(hit.status).toBe(502);
+    expect(hit.body.code).toBe('CHAOS_FAULT');
+    const off = await send('POST', `${url}/admin/chaos`, { route, enabled: false }, admin);
+    expect(off.status).toBe(200);
+    expect(off.body.changed).toEqual([expect.objectContaining({ route, enabled: false })]);
+    expect((await get(`${url}/api/cache/chaos-key`)).status).not.toBe(502);
+    const metrics = (await get(`${url}/metrics`)).body as string;
+    expect(metrics).toMatch(
+      /breakwater_chaos_injected_total\{route="GET \/api\/cache\/:key",kind="fault"\} 1\b/,
+    );
+  });
+
   test.runIf(framework === 'koa')('koa: the chaos scenario shows the same breaker cycle', async () => {
     const r = await run(stack, 'chaos');
     expect(r.summary.unanswered).toBe(0);
