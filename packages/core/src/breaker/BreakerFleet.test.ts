@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client';
 import { describe, expect, test } from 'vitest';
 import { BreakwaterCore } from '../Breakwater.js';
 import { ConfigError } from '../errors.js';
@@ -258,6 +259,44 @@ describe('BreakerFleet', () => {
     await flush();
     expect(shared.reports.get('upstream')!.size).toBe(0);
     expect(clock.pending).toBe(0);
+    fleet.close();
+  });
+
+  test('metrics count the opens the fleet decided and the failed exchanges', async () => {
+    const shared = sharedReports();
+    const clock = manualClock();
+    const fleet = new BreakerFleet({
+      coordinator: shared.instance('me'),
+      quorum: 2,
+      pollInterval: 100,
+      clock,
+    });
+    const registry = new Registry();
+    const core = new BreakwaterCore({
+      clock,
+      registry,
+      breakers: { upstream: { consecutiveFailures: 1, openFor: '10s', fleet } },
+    });
+    const text = async () => registry.metrics();
+    // No fleet event yet: the counters exist, with no series.
+    expect(await text()).toContain('# TYPE breakwater_circuit_breaker_fleet_opens_total counter');
+    shared.reports.set(
+      'upstream',
+      new Map([
+        ['x', clock.t + 60_000],
+        ['y', clock.t + 60_000],
+      ]),
+    );
+    shared.now.t = clock.t;
+    clock.advance(100);
+    await flush();
+    expect(core.breakers.get('upstream')!.state).toBe('open');
+    expect(await text()).toContain('breakwater_circuit_breaker_fleet_opens_total{breaker="upstream"} 1');
+    shared.state.down = true;
+    clock.advance(100);
+    await flush();
+    expect(await text()).toMatch(/breakwater_circuit_breaker_fleet_errors_total [1-9]/);
+    await core.close();
     fleet.close();
   });
 });

@@ -1,6 +1,7 @@
 import { register as globalRegistry, Registry } from 'prom-client';
 import type { BreakwaterCore, RejectionEvent } from '../Breakwater.js';
 import type { CircuitBreaker, StateChange } from '../breaker/CircuitBreaker.js';
+import { attachFleetMetrics } from '../breaker/FleetMetrics.js';
 import type { Bulkhead } from '../bulkhead/Bulkhead.js';
 import { attachChaosMetrics } from '../chaos/ChaosMetrics.js';
 import { ConfigError } from '../errors.js';
@@ -80,6 +81,7 @@ export class BreakwaterMetrics implements MetricsSource {
     this.subs.push(
       attachChaosMetrics(registry, prefix, core.chaos),
       attachTimeoutMetrics(registry, prefix, core),
+      attachFleetMetrics(registry, prefix, core.breakers),
     );
     if (core.overload !== undefined)
       this.subs.push(attachOverloadMetrics(registry, prefix, core.overload.shedder));
