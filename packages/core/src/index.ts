@@ -150,7 +150,6 @@ export {
   type AdaptiveTimeoutStats,
 } from './timeout/adaptive/AdaptiveTimeout.js';
 export { LatencySketch, type LatencySketchSettings } from './timeout/adaptive/LatencySketch.js';
-export { OrderedDeadlineList } from './timeout/adaptive/OrderedDeadlineList.js';
 export { DeadlineList, type DeadlineNode } from './timeout/DeadlineList.js';
 export { Timeout, type TimeoutContext, type TimeoutOptions } from './timeout/Timeout.js';
 export { type Clock, systemClock, type TimerHandle } from './util/clock.js';

@@ -8,7 +8,6 @@ import { formatRateLimitHeader, retryAfterSeconds } from '../rate-limit/headers.
 import type { RateLimiter } from '../rate-limit/RateLimiter.js';
 import type { RateLimitDecision } from '../rate-limit/types.js';
 import type { AdaptiveTimeout } from '../timeout/adaptive/AdaptiveTimeout.js';
-import { OrderedDeadlineList } from '../timeout/adaptive/OrderedDeadlineList.js';
 import { DeadlineList } from '../timeout/DeadlineList.js';
 import type { Clock } from '../util/clock.js';
 import { ClientClosedError, type GuardCall, Phase } from './GuardCall.js';
@@ -68,7 +67,7 @@ export class RouteGuard {
   readonly priority: Priority;
   readonly priorityOf: ((req: any) => PriorityName) | undefined;
   readonly shedder: LoadShedder | undefined;
-  private readonly deadlines: DeadlineList | OrderedDeadlineList | undefined;
+  private readonly deadlines: DeadlineList | undefined;
   private timeoutRefusalMs = 0;
   /** The limiter reads the guard's clock, so the guard's reading can be handed to it. */
   private readonly limiterSharesClock: boolean;
@@ -92,13 +91,8 @@ export class RouteGuard {
     this.shedder = policies.shedder;
     this.adaptiveTimeout = policies.adaptiveTimeout;
     this.chaos = policies.chaos;
-    // Adaptive deadlines vary in length, so they need a list kept in deadline order.
-    this.deadlines =
-      this.timeoutMs === undefined
-        ? undefined
-        : this.adaptiveTimeout !== undefined
-          ? new OrderedDeadlineList(clock)
-          : new DeadlineList(clock);
+    // Kept in deadline order, so adaptive deadlines of varying length fire on time too.
+    this.deadlines = this.timeoutMs === undefined ? undefined : new DeadlineList(clock);
     this.limiterSharesClock = this.limiter?.clock === clock;
   }
 

@@ -10,15 +10,20 @@ export interface DeadlineNode {
 }
 
 /**
- * Deadlines that all share one duration, so they expire in insertion order: a FIFO
- * doubly-linked list with a single timer for the head. Adding and removing are O(1) and
- * allocate nothing, where a `setTimeout` per request would allocate a timer object and
- * touch Node's timer heap twice on the hot path.
+ * Deadlines kept in order in a doubly-linked list with a single timer for the head. Adding
+ * and removing allocate nothing, where a `setTimeout` per request would allocate a timer
+ * object and touch Node's timer heap twice on the hot path. A new deadline is inserted by
+ * walking back from the tail: when every deadline has one duration (a fixed timeout) they
+ * arrive in order and that is one comparison; when durations vary slowly (an adaptive
+ * timeout's move once per refresh) it stays O(1) in practice. A deadline that lands before
+ * the head re-arms the timer for it, where a FIFO list would fire it late.
  */
 export class DeadlineList {
   private head: DeadlineNode | null = null;
   private tail: DeadlineNode | null = null;
   private timer: TimerHandle | undefined;
+  /** When the armed timer fires (slack included). */
+  private timerAt = Number.POSITIVE_INFINITY;
   private count = 0;
 
   constructor(
@@ -33,22 +38,32 @@ export class DeadlineList {
 
   add(node: DeadlineNode, deadlineAt: number): void {
     node.deadlineAt = deadlineAt;
-    node.dlNext = null;
-    node.dlPrev = this.tail;
-    if (this.tail) this.tail.dlNext = node;
-    else this.head = node;
-    this.tail = node;
+    let after = this.tail;
+    while (after !== null && after.deadlineAt > deadlineAt) after = after.dlPrev;
+    node.dlPrev = after;
+    if (after === null) {
+      node.dlNext = this.head;
+      if (this.head) this.head.dlPrev = node;
+      this.head = node;
+    } else {
+      node.dlNext = after.dlNext;
+      if (after.dlNext) after.dlNext.dlPrev = node;
+      after.dlNext = node;
+    }
+    if (node.dlNext === null) this.tail = node;
     this.count++;
     if (this.timer === undefined) this.arm(deadlineAt);
+    else if (this.head === node && deadlineAt + this.slackMs < this.timerAt) {
+      // The armed timer would fire after this deadline: bring it forward.
+      this.clock.clearTimeout(this.timer);
+      this.arm(deadlineAt);
+    }
   }
 
   /** Unlinks the node, and disarms the timer when the list is left empty; a node not in the list is ignored. */
   remove(node: DeadlineNode): void {
     if (!this.unlink(node)) return;
-    if (this.count === 0 && this.timer !== undefined) {
-      this.clock.clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    if (this.count === 0 && this.timer !== undefined) this.disarm();
   }
 
   /**
@@ -72,8 +87,7 @@ export class DeadlineList {
     }
     this.head = this.tail = null;
     this.count = 0;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.timer !== undefined) this.disarm();
   }
 
   private unlink(node: DeadlineNode): boolean {
@@ -87,13 +101,22 @@ export class DeadlineList {
     return true;
   }
 
+  private disarm(): void {
+    this.clock.clearTimeout(this.timer!);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+  }
+
   private arm(at: number): void {
-    const delay = Math.max(0, at - this.clock.now()) + this.slackMs;
+    const now = this.clock.now();
+    const delay = Math.max(0, at - now) + this.slackMs;
+    this.timerAt = now + delay;
     this.timer = this.clock.setTimeout(this.tick, delay);
   }
 
   private readonly tick = (): void => {
     this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
     const now = this.clock.now();
     let n = this.head;
     while (n !== null && n.deadlineAt <= now) {

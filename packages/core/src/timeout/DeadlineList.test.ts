@@ -1,7 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { systemClock } from '../../util/clock.js';
-import type { DeadlineNode } from '../DeadlineList.js';
-import { OrderedDeadlineList } from './OrderedDeadlineList.js';
+import { systemClock } from '../util/clock.js';
+import { DeadlineList, type DeadlineNode } from './DeadlineList.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -14,9 +13,9 @@ function node(name: string, fired: string[]): DeadlineNode {
   return { deadlineAt: 0, dlPrev: null, dlNext: null, onDeadline: () => fired.push(name) };
 }
 
-describe('OrderedDeadlineList', () => {
+describe('DeadlineList', () => {
   test('fires deadlines of varying lengths in deadline order, each on time', async () => {
-    const list = new OrderedDeadlineList(systemClock);
+    const list = new DeadlineList(systemClock);
     const fired: string[] = [];
     const t0 = Date.now();
     list.add(node('long', fired), t0 + 1000);
@@ -33,7 +32,7 @@ describe('OrderedDeadlineList', () => {
   });
 
   test('removing the last node disarms; releasing leaves the timer to lapse', async () => {
-    const list = new OrderedDeadlineList(systemClock);
+    const list = new DeadlineList(systemClock);
     const fired: string[] = [];
     const a = node('a', fired);
     list.add(a, Date.now() + 100);
