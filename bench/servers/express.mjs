@@ -12,6 +12,7 @@ import promBundle from 'express-prom-bundle';
 import { rateLimit } from 'express-rate-limit';
 import CircuitBreaker from 'opossum';
 import { Registry } from 'prom-client';
+import { breakwaterVariant, LIMIT } from './variant.mjs';
 
 const variant = process.argv[2] ?? 'bare';
 const app = express();
@@ -26,30 +27,13 @@ const hello = (_req, res) => {
   res.send('hello');
 };
 
-// Every policy on, none refusing: limits far above what a benchmark can reach.
-const LIMIT = 1_000_000_000;
-
 if (variant === 'bare') {
   app.get('/hello', hello);
 } else if (variant === 'breakwater' || variant.startsWith('breakwater:')) {
-  // `breakwater:metrics,limit,breaker,bulkhead,timeout` turns on a subset (for profiling).
-  const on = new Set(
-    variant === 'breakwater'
-      ? ['metrics', 'limit', 'breaker', 'bulkhead', 'timeout']
-      : variant.slice(11).split(','),
-  );
-  const bw = breakwater({ registry: new Registry(), metrics: on.has('metrics') });
+  const { options, route } = breakwaterVariant(variant);
+  const bw = breakwater(options);
   app.use(bw.middleware());
-  app.get(
-    '/hello',
-    bw.route({
-      timeout: on.has('timeout') ? '10s' : false,
-      rateLimit: on.has('limit') ? { limit: LIMIT, window: '1s' } : false,
-      circuitBreaker: on.has('breaker') ? { failureRateThreshold: 0.5 } : false,
-      bulkhead: on.has('bulkhead') ? { maxConcurrent: 1000 } : false,
-    }),
-    hello,
-  );
+  app.get('/hello', bw.route(route), hello);
 } else if (variant === 'peer') {
   // The stack a user assembles from the usual packages, configured for parity: request
   // metrics labelled by method, route and status; a rate limit by IP with headers; a

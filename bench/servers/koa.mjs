@@ -11,6 +11,7 @@ import Koa from 'koa';
 import CircuitBreaker from 'opossum';
 import { Histogram, Registry } from 'prom-client';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { breakwaterVariant, LIMIT } from './variant.mjs';
 
 const variant = process.argv[2] ?? 'bare';
 const app = new Koa();
@@ -19,30 +20,13 @@ const hello = (ctx) => {
   ctx.body = 'hello';
 };
 
-// Every policy on, none refusing: limits far above what a benchmark can reach.
-const LIMIT = 1_000_000_000;
-
 if (variant === 'bare') {
   router.get('/hello', hello);
 } else if (variant === 'breakwater' || variant.startsWith('breakwater:')) {
-  // `breakwater:metrics,limit,breaker,bulkhead,timeout` turns on a subset (for profiling).
-  const on = new Set(
-    variant === 'breakwater'
-      ? ['metrics', 'limit', 'breaker', 'bulkhead', 'timeout']
-      : variant.slice(11).split(','),
-  );
-  const bw = breakwater({ registry: new Registry(), metrics: on.has('metrics') });
+  const { options, route } = breakwaterVariant(variant);
+  const bw = breakwater(options);
   app.use(bw.middleware());
-  router.get(
-    '/hello',
-    bw.route({
-      timeout: on.has('timeout') ? '10s' : false,
-      rateLimit: on.has('limit') ? { limit: LIMIT, window: '1s' } : false,
-      circuitBreaker: on.has('breaker') ? { failureRateThreshold: 0.5 } : false,
-      bulkhead: on.has('bulkhead') ? { maxConcurrent: 1000 } : false,
-    }),
-    hello,
-  );
+  router.get('/hello', bw.route(route), hello);
 } else if (variant === 'peer') {
   // The usual hand-assembled stack at feature parity: a prom-client histogram by method,
   // route and status; rate-limiter-flexible by IP with the usual headers; a race timeout;

@@ -44,6 +44,35 @@ const rlf = () => new RateLimiterMemory({ points: HUGE, duration: 1 });
 const bwLimiter = () => new RateLimiter({ limit: HUGE, window: '1s' });
 
 /** name → () => op. Names are `<group>/<subject>`. */
+/**
+ * Breakwater's five policies, rate limit → breaker → bulkhead → timeout → retry, around
+ * `inTimeout(retry)`: the function the timeout runs.
+ */
+function bwComposition(inTimeout) {
+  const l = bwLimiter();
+  const b = bwBreaker();
+  const h = new Bulkhead({ maxConcurrent: 10 });
+  const t = new Timeout('1s');
+  const inner = inTimeout(new Retry({ attempts: 3 }));
+  const inBulkhead = (signal) => t.execute(inner, signal);
+  const inBreaker = (signal) => h.execute(inBulkhead, signal);
+  const inLimiter = (signal) => b.execute(inBreaker, signal);
+  return () => l.execute(inLimiter, undefined, 'client');
+}
+
+/** cockatiel's same five around `fn`, behind rate-limiter-flexible. */
+function ckComposition(fn) {
+  const l = rlf();
+  const p = wrap(
+    ckCountBreaker(),
+    ckBulkhead(10, 0),
+    ckTimeout(1000, TimeoutStrategy.Cooperative),
+    ckRetry(handleAll, { maxAttempts: 2, backoff: new ExponentialBackoff() }),
+  );
+  const run = () => p.execute(fn);
+  return () => l.consume('client').then(run);
+}
+
 export const subjects = {
   'direct/direct': () => work,
 
@@ -110,29 +139,8 @@ export const subjects = {
 
   // Five policies: rate limit → breaker → bulkhead → timeout → retry, around the work.
   // The work does not read the signal: the like-for-like case with opossum, which has none.
-  'composition/breakwater': () => {
-    const l = bwLimiter();
-    const b = bwBreaker();
-    const h = new Bulkhead({ maxConcurrent: 10 });
-    const t = new Timeout('1s');
-    const r = new Retry({ attempts: 3 });
-    const inTimeout = () => r.execute(work);
-    const inBulkhead = (signal) => t.execute(inTimeout, signal);
-    const inBreaker = (signal) => h.execute(inBulkhead, signal);
-    const inLimiter = (signal) => b.execute(inBreaker, signal);
-    return () => l.execute(inLimiter, undefined, 'client');
-  },
-  'composition/cockatiel': () => {
-    const l = rlf();
-    const p = wrap(
-      ckCountBreaker(),
-      ckBulkhead(10, 0),
-      ckTimeout(1000, TimeoutStrategy.Cooperative),
-      ckRetry(handleAll, { maxAttempts: 2, backoff: new ExponentialBackoff() }),
-    );
-    const run = () => p.execute(work);
-    return () => l.consume('client').then(run);
-  },
+  'composition/breakwater': () => bwComposition((r) => () => r.execute(work)),
+  'composition/cockatiel': () => ckComposition(work),
   // opossum: one breaker carries breaker, bulkhead (capacity) and timeout; no retry of its own.
   'composition/opossum': () => {
     const l = rlf();
@@ -143,29 +151,13 @@ export const subjects = {
   // The same five with the timeout's signal handed down to the retry and the work, as
   // cancellable work does: the signal is built on first read (Node's AbortSignal is the
   // cost). cockatiel builds one for every call whether or not it is read.
-  'composition-signal/breakwater': () => {
-    const l = bwLimiter();
-    const b = bwBreaker();
-    const h = new Bulkhead({ maxConcurrent: 10 });
-    const t = new Timeout('1s');
-    const r = new Retry({ attempts: 3 });
-    const inTimeout = ({ signal }) => r.execute(work, signal);
-    const inBulkhead = (signal) => t.execute(inTimeout, signal);
-    const inBreaker = (signal) => h.execute(inBulkhead, signal);
-    const inLimiter = (signal) => b.execute(inBreaker, signal);
-    return () => l.execute(inLimiter, undefined, 'client');
-  },
-  'composition-signal/cockatiel': () => {
-    const l = rlf();
-    const p = wrap(
-      ckCountBreaker(),
-      ckBulkhead(10, 0),
-      ckTimeout(1000, TimeoutStrategy.Cooperative),
-      ckRetry(handleAll, { maxAttempts: 2, backoff: new ExponentialBackoff() }),
-    );
-    const run = () => p.execute(({ signal }) => (signal.aborted ? 0 : work()));
-    return () => l.consume('client').then(run);
-  },
+  'composition-signal/breakwater': () =>
+    bwComposition(
+      (r) =>
+        ({ signal }) =>
+          r.execute(work, signal),
+    ),
+  'composition-signal/cockatiel': () => ckComposition(({ signal }) => (signal.aborted ? 0 : work())),
 
   // The request guard as the adapters drive it: rate limit, breaker, bulkhead, timeout.
   'guard/breakwater': () => {

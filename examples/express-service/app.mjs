@@ -3,10 +3,9 @@
  * wired here; the handlers, pools and configuration are shared with the Koa service
  * (../shared/service.mjs), and the policies come from the configuration file.
  */
-import { once } from 'node:events';
 import { breakwater } from '@breakwater/express';
 import express from 'express';
-import { configured, createDemo, problem } from '../shared/service.mjs';
+import { configured, createDemo, problem, serve } from '../shared/service.mjs';
 
 /** Sends a handler's `{ status, body, headers }`. */
 function reply(res, r) {
@@ -91,24 +90,5 @@ export async function startExpressService(config, { log = () => {} } = {}) {
     );
   });
 
-  const server = app.listen(config.port, config.host);
-  await once(server, 'listening');
-  const url = `http://${config.host}:${server.address().port}`;
-
-  let closing;
-  return {
-    url,
-    server,
-    bw,
-    demo,
-    close() {
-      closing ??= (async () => {
-        server.closeAllConnections();
-        await new Promise((r) => server.close(() => r()));
-        await bw.close();
-        await demo.close();
-      })();
-      return closing;
-    },
-  };
+  return serve((port, host) => app.listen(port, host), config, bw, demo);
 }

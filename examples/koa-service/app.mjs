@@ -2,12 +2,11 @@
  * The demo service on Koa: the same routes, policies and pools as the Express service,
  * with the handlers, pools and configuration shared (../shared/service.mjs).
  */
-import { once } from 'node:events';
 import { readBody } from '@breakwater/core';
 import { breakwater } from '@breakwater/koa';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { configured, createDemo, problem } from '../shared/service.mjs';
+import { configured, createDemo, problem, serve } from '../shared/service.mjs';
 
 function reply(ctx, r) {
   ctx.status = r.status;
@@ -100,24 +99,5 @@ export async function startKoaService(config, { log = () => {} } = {}) {
     reply(ctx, problem(404, 'Not Found', 'no such route', 'NOT_FOUND'));
   });
 
-  const server = app.listen(config.port, config.host);
-  await once(server, 'listening');
-  const url = `http://${config.host}:${server.address().port}`;
-
-  let closing;
-  return {
-    url,
-    server,
-    bw,
-    demo,
-    close() {
-      closing ??= (async () => {
-        server.closeAllConnections();
-        await new Promise((r) => server.close(() => r()));
-        await bw.close();
-        await demo.close();
-      })();
-      return closing;
-    },
-  };
+  return serve((port, host) => app.listen(port, host), config, bw, demo);
 }

@@ -47,6 +47,21 @@ function refusalCells(r) {
   return REASONS.map((k) => (r.refusals[k] ? n(r.refusals[k]) : '—'));
 }
 
+/** One row of the traffic table: a stream's (or the whole run's) stats. */
+function statsRow(label, st) {
+  return [
+    label,
+    n(st.requests),
+    n(st.throughput),
+    msf(st.latency.p50),
+    msf(st.latency.p95),
+    msf(st.latency.p99),
+    n(st.ok),
+    st.errors ? n(st.errors) : '—',
+    ...refusalCells(st),
+  ];
+}
+
 /** One scenario's block. */
 export function scenarioReport(r) {
   const s = r.summary;
@@ -58,29 +73,8 @@ export function scenarioReport(r) {
   out.push(dim(`  ${r.description}`));
   out.push('');
   const rows = [['traffic', 'requests', 'req/s', 'p50', 'p95', 'p99', 'ok', 'errors', ...REASONS]];
-  for (const [name, st] of Object.entries(r.streams))
-    rows.push([
-      name,
-      n(st.requests),
-      n(st.throughput),
-      msf(st.latency.p50),
-      msf(st.latency.p95),
-      msf(st.latency.p99),
-      n(st.ok),
-      st.errors ? n(st.errors) : '—',
-      ...refusalCells(st),
-    ]);
-  rows.push([
-    bold('all'),
-    n(s.requests),
-    n(s.throughput),
-    msf(s.latency.p50),
-    msf(s.latency.p95),
-    msf(s.latency.p99),
-    n(s.ok),
-    s.errors ? n(s.errors) : '—',
-    ...refusalCells(s),
-  ]);
+  for (const [name, st] of Object.entries(r.streams)) rows.push(statsRow(name, st));
+  rows.push(statsRow(bold('all'), s));
   out.push(table(rows));
   if (r.generatorStalls?.count)
     out.push(

@@ -6,6 +6,7 @@
  * and resolves with `{ status, body, headers? }`. The two services only wire routes.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { isConfigError } from '@breakwater/core';
@@ -34,6 +35,33 @@ export function configured(source, section, make) {
   } catch (e) {
     throw isConfigError(e) ? ServiceConfigError.from(source, section, e) : e;
   }
+}
+
+/**
+ * Listens on the configured host and port and resolves with the running service:
+ * `{ url, server, bw, demo, close() }`. `listen(port, host)` is the framework's own
+ * (`app.listen`); `close()` drops open connections, then closes `bw` and `demo`, and
+ * is safe to call twice.
+ */
+export async function serve(listen, config, bw, demo) {
+  const server = listen(config.port, config.host);
+  await once(server, 'listening');
+  let closing;
+  return {
+    url: `http://${config.host}:${server.address().port}`,
+    server,
+    bw,
+    demo,
+    close() {
+      closing ??= (async () => {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(() => r()));
+        await bw.close();
+        await demo.close();
+      })();
+      return closing;
+    },
+  };
 }
 
 function upstreamFailure(e) {

@@ -27,6 +27,7 @@ import express4 from 'express4';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
 import { Registry } from 'prom-client';
+import { until as baseUntil } from '../helpers/apps.js';
 import { parseExposition, type Sample } from '../metrics/support.js';
 
 export type Kind = 'express' | 'koa';
@@ -245,31 +246,11 @@ export function get(url: string, headers: Record<string, string> = {}, method = 
   });
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { gate, sleep } from '../helpers/apps.js';
 
-/** Resolves when `fn` returns true (polling every 5 ms); rejects after `ms`. */
-export async function until(fn: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    let ok = false;
-    try {
-      ok = fn();
-    } catch {
-      ok = false;
-    }
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`${what} not met within ${ms}ms`);
-    await sleep(5);
-  }
-}
-
-/** A promise with its resolver, for holding handlers. */
-export function gate() {
-  let open!: () => void;
-  const promise = new Promise<void>((r) => {
-    open = r;
-  });
-  return { promise, open };
+/** The catalogue's {@link baseUntil}, with a longer default bound (3 s). */
+export function until(fn: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
+  return baseUntil(fn, ms, what);
 }
 
 /** The value of one sample (undefined when absent). */

@@ -166,8 +166,8 @@ export function appPerTest(flavor: Flavor): {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Resolves when `fn` returns true, polling every 5ms; rejects after `ms`. */
-export async function until(fn: () => boolean, ms = 2000): Promise<void> {
+/** Resolves when `fn` returns true, polling every 5ms; rejects after `ms`, naming `what`. */
+export async function until(fn: () => boolean, ms = 2000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
   const check = () => {
     try {
@@ -177,7 +177,7 @@ export async function until(fn: () => boolean, ms = 2000): Promise<void> {
     }
   };
   while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
+    if (Date.now() > end) throw new Error(`${what} not met within ${ms}ms`);
     await sleep(5);
   }
 }

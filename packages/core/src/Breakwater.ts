@@ -13,6 +13,7 @@ import { RouteGuardCache } from './guard/RouteGuardCache.js';
 import type { RouteTable } from './guard/RouteTable.js';
 import {
   buildEntryTable,
+  dropOwnBreaker,
   planReconfigure,
   type ReconfigureOptions,
   type ReconfigureResult,
@@ -308,10 +309,7 @@ export class BreakwaterCore {
         breakerOptions: this.breakerOptions,
         caches: this.caches,
         addGuard: (name, policies) => this.addGuard(new RouteGuard(name, policies, this.clock, this.hooks)),
-        dropGuard: (guard) => {
-          const i = this.guards.indexOf(guard);
-          if (i !== -1) this.guards.splice(i, 1);
-        },
+        dropGuard: (guard) => this.forget(guard),
       },
       options,
     );
@@ -344,11 +342,14 @@ export class BreakwaterCore {
 
   /** Forgets a guard that has been replaced: its own breaker leaves the registry. */
   private retire(guard: RouteGuard, policy: RoutePolicy | undefined): void {
+    this.forget(guard);
+    dropOwnBreaker(this.breakers, guard, policy);
+  }
+
+  /** Takes a replaced guard out of `guards`. */
+  private forget(guard: RouteGuard): void {
     const i = this.guards.indexOf(guard);
     if (i !== -1) this.guards.splice(i, 1);
-    const b = guard.breaker;
-    if (b !== undefined && typeof policy?.circuitBreaker === 'object' && this.breakers.get(b.name) === b)
-      this.breakers.remove(b.name);
   }
 
   private buildGuard(name: string, policy: RoutePolicy, path: string): RouteGuard {

@@ -89,8 +89,11 @@ export class ExpressCall extends GuardCall {
 
   private lateRejectSettled = (): void => {
     this.lateReject = undefined;
-    // Two ends while it ran: one was the handler's (one alone is taken as onReject's own write).
-    if (this.lateRejectEnds >= 2) this.guard.finish(this, 0, undefined);
+    // onReject holds the same response as the handler, so one end while it ran is either's.
+    // Read as the handler's: a slot held forever (an onReject that writes nothing while the
+    // handler ends) is worse than one released early (an onReject that writes after an
+    // await, which the timeout path ignores anyway, while the handler still runs).
+    if (this.lateRejectEnds >= 1) this.guard.finish(this, 0, undefined);
   };
 
   /**

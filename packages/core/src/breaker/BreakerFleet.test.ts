@@ -2,42 +2,11 @@ import { Registry } from 'prom-client';
 import { describe, expect, test } from 'vitest';
 import { BreakwaterCore } from '../Breakwater.js';
 import { ConfigError } from '../errors.js';
-import type { Clock } from '../util/clock.js';
+import { StepClock } from '../test-clock.js';
 import type { BreakerCoordinator } from './BreakerCoordinator.js';
 import { BreakerFleet } from './BreakerFleet.js';
 import { BreakerRegistry } from './BreakerRegistry.js';
 import { CircuitBreaker, REJECTED } from './CircuitBreaker.js';
-
-/** A clock whose timers run when the test says so. */
-function manualClock(start = 1_000_000) {
-  const timers = new Map<number, { at: number; fn: () => void }>();
-  let next = 1;
-  const c = {
-    t: start,
-    now: () => c.t,
-    setTimeout(fn: () => void, ms: number) {
-      timers.set(next, { at: c.t + ms, fn });
-      return next++;
-    },
-    clearTimeout(h: unknown) {
-      timers.delete(h as number);
-    },
-    /** Moves time on by `ms`, running the timers that come due. */
-    advance(ms: number) {
-      c.t += ms;
-      for (const [h, tm] of [...timers]) {
-        if (tm.at <= c.t) {
-          timers.delete(h);
-          tm.fn();
-        }
-      }
-    },
-    get pending() {
-      return timers.size;
-    },
-  };
-  return c satisfies Clock;
-}
 
 /**
  * The fleet's shared reports in memory (the coordinator contract, as Redis keeps it):
@@ -70,7 +39,7 @@ const flush = async () => {
 
 function fleetOf(n: number, quorum = 2) {
   const shared = sharedReports();
-  const clock = manualClock();
+  const clock = new StepClock();
   const instances = Array.from({ length: n }, (_, i) => {
     const fleet = new BreakerFleet({
       coordinator: shared.instance(`i${i}`),
@@ -191,36 +160,36 @@ describe('BreakerFleet', () => {
     expect(shared.state.calls).toBe(1);
     for (let i = 0; i < 5; i++) await tick();
     expect(shared.state.calls).toBe(1);
-    expect(clock.pending).toBe(0);
+    expect(clock.timers.size).toBe(0);
     shared.state.hang = undefined;
     release();
     await flush();
-    expect(clock.pending).toBe(1);
+    expect(clock.timers.size).toBe(1);
     await tick();
     expect(shared.state.calls).toBe(2);
     instances[0]!.fleet.close();
-    expect(clock.pending).toBe(0);
+    expect(clock.timers.size).toBe(0);
   });
 
   test('a registry attaches the breakers it holds and detaches the ones it drops', async () => {
     const shared = sharedReports();
-    const clock = manualClock();
+    const clock = new StepClock();
     const fleet = new BreakerFleet({ coordinator: shared.instance('x'), pollInterval: 100, clock });
     const reg = new BreakerRegistry(clock);
     // Built but never registered (as validation does): no timer, no member.
     new CircuitBreaker({ fleet, clock }, 'validation');
     expect(fleet.size).toBe(0);
-    expect(clock.pending).toBe(0);
+    expect(clock.timers.size).toBe(0);
     const b = reg.create('up', { fleet, consecutiveFailures: 1 });
     expect(fleet.size).toBe(1);
-    expect(clock.pending).toBe(1);
+    expect(clock.timers.size).toBe(1);
     b.record(b.acquire(), true, 1);
     await flush();
     expect(shared.reports.get('up')!.has('x')).toBe(true);
     reg.remove('up');
     await flush();
     expect(fleet.size).toBe(0);
-    expect(clock.pending).toBe(0);
+    expect(clock.timers.size).toBe(0);
     expect(shared.reports.get('up')!.has('x')).toBe(false);
     fleet.close();
   });
@@ -238,7 +207,7 @@ describe('BreakerFleet', () => {
 
   test("closing a Breakwater instance withdraws its breakers' reports and stops its polling", async () => {
     const shared = sharedReports();
-    const clock = manualClock();
+    const clock = new StepClock();
     const fleet = new BreakerFleet({
       coordinator: shared.instance('a'),
       quorum: 2,
@@ -254,17 +223,17 @@ describe('BreakerFleet', () => {
     b.record(b.acquire(), true, 1);
     await flush();
     expect([...(shared.reports.get('upstream')?.keys() ?? [])]).toEqual(['a']);
-    expect(clock.pending).toBe(1);
+    expect(clock.timers.size).toBe(1);
     await core.close();
     await flush();
     expect(shared.reports.get('upstream')!.size).toBe(0);
-    expect(clock.pending).toBe(0);
+    expect(clock.timers.size).toBe(0);
     fleet.close();
   });
 
   test('metrics count the opens the fleet decided and the failed exchanges', async () => {
     const shared = sharedReports();
-    const clock = manualClock();
+    const clock = new StepClock();
     const fleet = new BreakerFleet({
       coordinator: shared.instance('me'),
       quorum: 2,

@@ -1,15 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { CircuitOpenError, ConfigError } from '../errors.js';
-import type { Clock } from '../util/clock.js';
+import { manualClock } from '../test-clock.js';
 import { BreakerRegistry } from './BreakerRegistry.js';
 import { CircuitBreaker, REJECTED, type StateChange } from './CircuitBreaker.js';
 import type { CircuitBreakerOptions } from './options.js';
-
-function manualClock(start = 1_000_000): Clock & { t: number } {
-  const c = { t: start, now: () => c.t, setTimeout: () => 0, clearTimeout: () => {} };
-  return c;
-}
 
 function make(opts: CircuitBreakerOptions) {
   const clock = manualClock();

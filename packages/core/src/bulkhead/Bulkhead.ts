@@ -5,7 +5,7 @@ import { Emitter, type Event } from '../util/events.js';
 import { neverAbortedSignal } from '../util/signal.js';
 import { checkKeys, expectObject, optDuration, optInt, reqInt } from '../util/validate.js';
 import { createLimit, type LimiterName, type LimiterOptions } from './adaptive/createLimit.js';
-import { type LimitAlgorithm, SampleOutcome } from './adaptive/LimitAlgorithm.js';
+import { clamp, type LimitAlgorithm, SampleOutcome } from './adaptive/LimitAlgorithm.js';
 import { type BulkheadWaiter, WaiterQueue } from './WaiterQueue.js';
 
 export type { BulkheadWaiter } from './WaiterQueue.js';
@@ -178,19 +178,8 @@ export class Bulkhead {
    * per slot.
    */
   release(): void {
-    if (this.algorithm !== undefined) {
-      if (this.active > 0) this.active--;
-      this.drain();
-      return;
-    }
-    const w = this.queue.peek();
-    if (w === null) {
-      if (this.active > 0) this.active--;
-      return;
-    }
-    // The slot passes from the caller to the waiter: `active` stays as it is.
-    this.unlink(w);
-    this.grant(w);
+    if (this.active > 0) this.active--;
+    this.drain();
   }
 
   /**
@@ -200,8 +189,7 @@ export class Bulkhead {
    */
   releaseSample(slotAt: number, outcome: SampleOutcome): void {
     const alg = this.algorithm;
-    if (alg === undefined) return this.release();
-    if (outcome !== SampleOutcome.ignored) {
+    if (alg !== undefined && outcome !== SampleOutcome.ignored) {
       // `active` still counts this call: inflight as it ended, itself included.
       alg.update(this.clock.now() - slotAt, this.active, outcome === SampleOutcome.dropped);
       const next = this.bounded(alg.limit);
@@ -210,8 +198,7 @@ export class Bulkhead {
         if (this.limitEmitter.size > 0) this.limitEmitter.fire(next);
       }
     }
-    if (this.active > 0) this.active--;
-    this.drain();
+    this.release();
   }
 
   /** Runs `fn` in a slot, queueing if allowed. An abort of `signal` while queued leaves the queue at once. */
@@ -293,7 +280,10 @@ export class Bulkhead {
     throw error;
   };
 
-  /** Grants slots to waiters while the (adaptive) limit leaves room: it may have grown. */
+  /**
+   * Grants slots to waiters while the limit leaves room: one after a release (the slot
+   * passes on), more when an adaptive limit has grown.
+   */
   private drain(): void {
     while (this.active < this.currentLimit) {
       const w = this.queue.peek();
@@ -315,8 +305,7 @@ export class Bulkhead {
   }
 
   private bounded(limit: number): number {
-    const l = Math.floor(limit);
-    return Math.max(this.minLimit, Math.min(l, this.maxLimit));
+    return clamp(Math.floor(limit), this.minLimit, this.maxLimit);
   }
 
   private unlink(w: BulkheadWaiter): void {

@@ -1,4 +1,5 @@
 import type { EntrySlot } from '../Breakwater.js';
+import type { BreakerRegistry } from '../breaker/BreakerRegistry.js';
 import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { CircuitBreakerOptions } from '../breaker/options.js';
 import { ConfigError } from '../errors.js';
@@ -321,10 +322,21 @@ function retire(
   dropBreaker: boolean,
 ): void {
   host.dropGuard(guard);
-  const b = guard.breaker;
-  const reg = host.ctx.breakers;
-  if (dropBreaker && b !== undefined && typeof merged.circuitBreaker === 'object' && reg.get(b.name) === b)
-    reg.remove(b.name);
+  if (dropBreaker) dropOwnBreaker(host.ctx.breakers, guard, merged);
   // Requests under way decided their rate limit at their start: nothing uses it any more.
   if (dropLimiter) guard.limiter?.close().catch(() => {});
+}
+
+/**
+ * Takes a retired guard's own breaker (`circuitBreaker: {…}` in its policy, not a shared
+ * one by name) out of the registry, unless another guard's breaker holds the name by now.
+ */
+export function dropOwnBreaker(
+  breakers: BreakerRegistry,
+  guard: RouteGuard,
+  policy: RoutePolicy | undefined,
+): void {
+  const b = guard.breaker;
+  if (b !== undefined && typeof policy?.circuitBreaker === 'object' && breakers.get(b.name) === b)
+    breakers.remove(b.name);
 }

@@ -5,39 +5,10 @@ import { GuardCall } from '../guard/GuardCall.js';
 import { Priority } from '../guard/priority.js';
 import type { Refusal } from '../guard/problem.js';
 import type { RouteGuard } from '../guard/RouteGuard.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
+import { StepClock } from '../test-clock.js';
 import { LoadMonitor } from './LoadMonitor.js';
 import type { LoadSample, LoadSampler } from './sampler.js';
 import { processSampler } from './sampler.js';
-
-/** A clock that moves only when told. */
-class StepClock implements Clock {
-  t = 1_000_000;
-  readonly timers = new Map<number, { at: number; fn: () => void }>();
-  private id = 0;
-  now = (): number => this.t;
-  setTimeout = (fn: () => void, ms: number): TimerHandle => {
-    this.timers.set(++this.id, { at: this.t + ms, fn });
-    return this.id;
-  };
-  clearTimeout = (h: TimerHandle): void => {
-    this.timers.delete(h as number);
-  };
-  /** Moves time on, firing due timers in order (timers they set included). */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.timers)
-        if (e[1].at <= end && (next === undefined || e[1].at < next[1].at)) next = e;
-      if (next === undefined) break;
-      this.t = Math.max(this.t, next[1].at);
-      this.timers.delete(next[0]);
-      next[1].fn();
-    }
-    this.t = end;
-  }
-}
 
 /** A sampler answering whatever reading the test sets. */
 class FakeSampler implements LoadSampler {

@@ -1,25 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import type { Clock } from '../util/clock.js';
+import { manualClock } from '../test-clock.js';
 import { RetryBudget } from './RetryBudget.js';
-
-const clockAt = (t: { now: number }): Clock => ({
-  now: () => t.now,
-  setTimeout: () => 0,
-  clearTimeout: () => {},
-});
 
 describe('RetryBudget', () => {
   test('defaults: 20% of the last 10 s of calls, plus 1 per second', () => {
-    const t = { now: 0 };
-    const b = new RetryBudget({ clock: clockAt(t) });
+    const clock = manualClock(0);
+    const b = new RetryBudget({ clock });
     expect(b.reserve).toBe(10);
     for (let i = 0; i < 100; i++) b.recordCall();
     let granted = 0;
     while (b.tryRetry()) granted++;
     expect(granted).toBe(30);
     // The window slides: after 10 s the old calls and retries no longer count.
-    t.now = 11_000;
+    clock.t = 11_000;
     expect(b.stats).toEqual({ calls: 0, retries: 0, available: 10 });
   });
 
@@ -30,10 +24,10 @@ describe('RetryBudget', () => {
         fc.integer({ min: 0, max: 5 }),
         fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 400 })), { maxLength: 400 }),
         (ratio, minPerSecond, ops) => {
-          const t = { now: 5_000 };
-          const b = new RetryBudget({ ratio, minPerSecond, window: '1s', clock: clockAt(t) });
+          const clock = manualClock(5_000);
+          const b = new RetryBudget({ ratio, minPerSecond, window: '1s', clock });
           for (const [isRetry, dt] of ops) {
-            t.now += dt;
+            clock.t += dt;
             if (!isRetry) {
               b.recordCall();
               continue;
@@ -56,18 +50,18 @@ describe('RetryBudget', () => {
         fc.double({ min: 0, max: 1, noNaN: true }),
         fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 300 }),
         (ratio, gaps) => {
-          const t = { now: 0 };
-          const b = new RetryBudget({ ratio, minPerSecond: 2, window: '1s', clock: clockAt(t) });
+          const clock = manualClock(0);
+          const b = new RetryBudget({ ratio, minPerSecond: 2, window: '1s', clock });
           let calls = 0;
           let retries = 0;
           for (const dt of gaps) {
-            t.now += dt;
+            clock.t += dt;
             b.recordCall();
             calls++;
             // Every call fails and asks for up to 4 retries (a storm).
             for (let i = 0; i < 4 && b.tryRetry(); i++) retries++;
           }
-          const windows = Math.floor(t.now / 1000) + 2;
+          const windows = Math.floor(clock.t / 1000) + 2;
           expect(retries).toBeLessThanOrEqual(ratio * calls + b.reserve * windows + 1e-9);
         },
       ),
@@ -77,8 +71,8 @@ describe('RetryBudget', () => {
   test('property: with no floor, a call stream gets its full share of retries when spread out', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 200 }), (calls) => {
-        const t = { now: 0 };
-        const b = new RetryBudget({ ratio: 0.5, minPerSecond: 0, clock: clockAt(t) });
+        const clock = manualClock(0);
+        const b = new RetryBudget({ ratio: 0.5, minPerSecond: 0, clock });
         let granted = 0;
         for (let i = 0; i < calls; i++) {
           b.recordCall();

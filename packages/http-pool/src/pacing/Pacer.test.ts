@@ -278,7 +278,7 @@ describe('Pacer: adaptation to what the upstream says', () => {
 describe('pace options', () => {
   test('defaults and units', () => {
     const o = resolvePaceOptions({ rate: 600, per: '1m' }, 'pace', 2_000);
-    expect(o.ratePerSecond).toBe(10);
+    expect(o.ratePerMs * 1000).toBeCloseTo(10, 12);
     expect(o.burst).toBe(60);
     expect(o.maxWaitMs).toBe(2_000);
     expect(o.adaptive).toBe(true);

@@ -42,8 +42,6 @@ export interface ResolvedPaceOptions {
   adaptive: boolean;
   restoreAfterMs: number;
   maxPauseMs: number;
-  /** Per-second figures for stats and messages. */
-  ratePerSecond: number;
 }
 
 const KNOWN = ['rate', 'per', 'burst', 'maxWait', 'adaptive', 'minRate', 'restoreAfter', 'maxPause'];
@@ -95,6 +93,5 @@ export function resolvePaceOptions(
     adaptive: (o.adaptive as boolean | undefined) ?? true,
     restoreAfterMs,
     maxPauseMs,
-    ratePerSecond: (rate * 1000) / perMs,
   };
 }
