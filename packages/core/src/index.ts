@@ -43,6 +43,14 @@ export { ChaosControl, type ChaosHost, type ChaosInjection } from './chaos/Chaos
 export { ChaosFaultError, isChaosFaultError } from './chaos/ChaosFaultError.js';
 export type { ChaosFaultOptions, ChaosLatencyOptions, ChaosOptions } from './chaos/options.js';
 export {
+  type ComposedContext,
+  type ComposedExecuteOptions,
+  type ComposedPolicies,
+  ComposedPolicy,
+  type ComposedWork,
+  compose,
+} from './compose/ComposedPolicy.js';
+export {
   BreakwaterError,
   type BreakwaterErrorCode,
   BulkheadRejectedError,

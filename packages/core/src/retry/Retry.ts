@@ -78,24 +78,70 @@ export class Retry {
   }
 
   /** Runs `fn`, retrying as configured. `fn` gets the caller's signal and the attempt number. */
-  async execute<T>(
+  execute<T>(
     fn: (signal: AbortSignal, attempt: number) => PromiseLike<T> | T,
     signal: AbortSignal = neverAbortedSignal,
     call: RetryCall<T> = {},
   ): Promise<T> {
-    if (signal.aborted) throw signal.reason;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    this.options.budget?.recordCall();
+    return this.loop(fn, signal, call, 1, false, undefined);
+  }
+
+  /**
+   * Whether an attempt's outcome is of a kind this policy retries (attempts, budget and
+   * deadline aside). A caller that ran the first attempt itself asks this before handing
+   * over to {@link resume}, so a first attempt that succeeds costs no trip through here.
+   * @internal
+   */
+  retries(failed: boolean, value: unknown): boolean {
+    const o = this.options;
+    if (failed) return o.retryOnError ? o.retryOnError(value) : isConnectionError(value);
+    const status = (value as { status?: unknown } | null | undefined)?.status;
+    return typeof status === 'number' && o.statuses.has(status);
+  }
+
+  /**
+   * Goes on as {@link execute} would after `attempt` ended as given (`value`: the result, or
+   * the error when `failed`). The caller has already counted the call with the budget.
+   * @internal
+   */
+  resume<T>(
+    fn: (signal: AbortSignal, attempt: number) => PromiseLike<T> | T,
+    signal: AbortSignal,
+    call: RetryCall<T>,
+    attempt: number,
+    failed: boolean,
+    value: unknown,
+  ): Promise<T> {
+    return this.loop(fn, signal, call, attempt, true, { failed, value });
+  }
+
+  private async loop<T>(
+    fn: (signal: AbortSignal, attempt: number) => PromiseLike<T> | T,
+    signal: AbortSignal,
+    call: RetryCall<T>,
+    first: number,
+    given: boolean,
+    outcome: { failed: boolean; value: unknown } | undefined,
+  ): Promise<T> {
     const o = this.options;
     const repeatable = this.mayRepeat(call.method, call.idempotent);
-    o.budget?.recordCall();
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = first; ; attempt++) {
       let result: T | undefined;
       let error: unknown;
       let failed = false;
-      try {
-        result = await fn(signal, attempt);
-      } catch (e) {
-        error = e;
-        failed = true;
+      if (given && attempt === first) {
+        failed = outcome!.failed;
+        if (failed) error = outcome!.value;
+        else result = outcome!.value as T;
+      } else {
+        try {
+          result = await fn(signal, attempt);
+        } catch (e) {
+          error = e;
+          failed = true;
+        }
       }
       if (!repeatable || signal.aborted) {
         if (failed) throw error;

@@ -30,7 +30,8 @@ export interface TimeoutContext {
  */
 export class Timeout {
   readonly timeoutMs: number;
-  private readonly clock: Clock;
+  /** The clock deadlines are read from. @internal */
+  readonly clock: Clock;
   private readonly shared: TimeoutShared;
   /** Fires each time a call times out. */
   readonly onTimeout: Event<{ timeoutMs: number }>;
@@ -42,6 +43,12 @@ export class Timeout {
     const emitter = new Emitter<{ timeoutMs: number }>();
     this.onTimeout = emitter.event;
     this.shared = { timeoutMs: this.timeoutMs, deadlines: new DeadlineList(this.clock, 0), emitter };
+  }
+
+  /** Fires {@link onTimeout} for a call timed out by a caller that keeps its own deadlines. @internal */
+  timedOut(): void {
+    const { timeoutMs, emitter } = this.shared;
+    if (emitter.size > 0) emitter.fire({ timeoutMs });
   }
 
   /** Runs `fn` with a signal that aborts at the deadline or when `signal` aborts. */
