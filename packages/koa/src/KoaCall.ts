@@ -5,12 +5,32 @@ import type { Context, Next } from 'koa';
 export type KoaOnReject = (refusal: Refusal, ctx: Context) => unknown;
 
 /**
+ * Set on `ctx` by the app middleware whose response 'close' listener calls
+ * {@link KoaCall.clientClosed} for the request's call, so the call need not listen itself.
+ */
+export const CLOSE_WATCHED: unique symbol = Symbol('breakwater.closeWatched');
+type WatchedContext = Context & { [CLOSE_WATCHED]?: true };
+
+const noop = (): void => {};
+/**
+ * The executor of every call's `done` promise. It runs synchronously inside `new Promise`,
+ * so the call is handed over in a variable: one shared function where an executor closure
+ * per request would allocate a function and its context each time.
+ */
+let pending: KoaCall | undefined;
+function bindDone(resolve: () => void, reject: (e: unknown) => void): void {
+  (pending as unknown as { resolve: () => void; reject: (e: unknown) => void }).resolve = resolve;
+  (pending as unknown as { resolve: () => void; reject: (e: unknown) => void }).reject = reject;
+}
+
+/**
  * One Koa request under a route's guard. The middleware's promise settles when the guard
  * refuses, when the deadline answers for the handler, or when the handler ends.
  */
 export class KoaCall extends GuardCall {
-  private resolve!: () => void;
-  private reject!: (e: unknown) => void;
+  /** Settle `done`; set as the promise is made. */
+  private resolve: () => void = noop;
+  private reject: (e: unknown) => void = noop;
   /** What the middleware returns to Koa. */
   readonly done: Promise<void>;
 
@@ -20,17 +40,20 @@ export class KoaCall extends GuardCall {
     private readonly next: Next,
   ) {
     super(guard);
-    this.done = new Promise<void>((res, rej) => {
-      this.resolve = res;
-      this.reject = rej;
-    });
+    pending = this;
+    this.done = new Promise<void>(bindDone);
+    pending = undefined;
     const res = ctx.res;
-    // A closure per request rather than a property on `res`: Node's responses each get a
-    // hidden class of their own, so a property added to one builds a new hidden class
-    // (work and garbage each time) where a closure is one small young object.
-    res.on('close', () => {
-      if (!res.writableFinished) this.clientClosed();
-    });
+    // The app middleware's own 'close' listener tells this call when it watches the
+    // response (one listener where two would cost an array and its copy on every close).
+    if ((ctx as WatchedContext)[CLOSE_WATCHED] !== true) {
+      // A closure per request rather than a property on `res`: Node's responses each get a
+      // hidden class of their own, so a property added to one builds a new hidden class
+      // (work and garbage each time) where a closure is one small young object.
+      res.on('close', () => {
+        if (!res.writableFinished) this.clientClosed();
+      });
+    }
     // A pipelined request's response waits, socketless, behind the ones before it. If the
     // client leaves meanwhile, Node destroys the request but never closes this response.
     if (res.socket === null) {

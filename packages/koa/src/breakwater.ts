@@ -17,7 +17,7 @@ import {
   type RoutePolicy,
 } from '@breakwater/core';
 import type { Context, Middleware, Next } from 'koa';
-import { KoaCall, type KoaOnReject } from './KoaCall.js';
+import { CLOSE_WATCHED, KoaCall, type KoaOnReject } from './KoaCall.js';
 
 /** A route policy for Koa: `onReject(refusal, ctx)`. */
 export type KoaRoutePolicy = RoutePolicy<Context, KoaOnReject>;
@@ -81,15 +81,22 @@ export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
         // A closure per request holds the start: storing it on `res` costs more, as each
         // response has a hidden class of its own (a property added builds a new one).
         ctx.res.on('close', function breakwaterRequestDone(this: ServerResponse): void {
-          const pattern = matchedPattern(ctx);
           // 'close' without 'finish': the client left before the answer was out (nginx's 499).
-          const status = this.writableFinished ? this.statusCode : 499;
+          const finished = this.writableFinished;
+          if (!finished) {
+            const call = (ctx.state as BreakwaterState).breakwater;
+            if (call instanceof KoaCall) call.clientClosed();
+          }
+          const pattern = matchedPattern(ctx);
+          const status = finished ? this.statusCode : 499;
           (pattern === undefined ? m.unmatched : m.route(pattern)).observe(
             ctx.method,
             status,
             m.now() - start,
           );
         });
+        // The listener above tells the request's guard, if any, that the client left.
+        (ctx as Context & { [CLOSE_WATCHED]?: true })[CLOSE_WATCHED] = true;
         // Read per request: reconfigure() may add or drop the `routes` table.
         if (core.hasRouteTable) {
           const guard = core.entryGuard(ctx.method, ctx.path);

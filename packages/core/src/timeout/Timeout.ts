@@ -57,28 +57,38 @@ export class Timeout {
     signal: AbortSignal = neverAbortedSignal,
   ): Promise<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    return new Promise<T>((resolve, reject) => {
-      const call = new TimeoutCall<T>(
-        this.shared,
-        this.clock.now() + this.timeoutMs,
-        signal,
-        resolve,
-        reject,
-      );
-      let work: PromiseLike<T> | T;
-      try {
-        work = fn(call);
-      } catch (e) {
-        reject(e);
-        return;
-      }
-      // Armed after `fn` returns: a synchronous throw never touches the timer.
-      this.shared.deadlines.add(call, call.deadline);
-      if (signal !== neverAbortedSignal) signal.addEventListener('abort', call, { once: true });
-      Promise.resolve(work).then(call.fulfilled, call.failed);
-    });
+    const call = new TimeoutCall<T>(this.shared, this.clock.now() + this.timeoutMs, signal);
+    this.pending = call;
+    const promise = new Promise<T>(this.bind);
+    this.pending = undefined;
+    let work: PromiseLike<T> | T;
+    try {
+      work = fn(call);
+    } catch (e) {
+      call.reject(e);
+      return promise;
+    }
+    // Armed after `fn` returns: a synchronous throw never touches the timer.
+    this.shared.deadlines.add(call, call.deadline);
+    if (signal !== neverAbortedSignal) signal.addEventListener('abort', call, { once: true });
+    Promise.resolve(work).then(call.fulfilled, call.failed);
+    return promise;
   }
+
+  /**
+   * The executor of every call's promise. It runs synchronously inside `new Promise`, so
+   * the call it serves is handed over in a field: one shared function where an executor
+   * closure per call would allocate a function and its context each time.
+   */
+  private pending: TimeoutCall<any> | undefined;
+  private readonly bind = (resolve: (v: any) => void, reject: (e: unknown) => void): void => {
+    const call = this.pending!;
+    call.resolve = resolve;
+    call.reject = reject;
+  };
 }
+
+const noop = (): void => {};
 
 /** What the calls of one {@link Timeout} share. */
 interface TimeoutShared {
@@ -100,12 +110,14 @@ class TimeoutCall<T> implements TimeoutContext, DeadlineNode {
   private ac: AbortController | undefined;
   private abortReason: unknown;
 
+  /** Settle the call's promise; set as the promise is made. */
+  resolve: (v: T) => void = noop;
+  reject: (e: unknown) => void = noop;
+
   constructor(
     private readonly shared: TimeoutShared,
     readonly deadline: number,
     private readonly parent: AbortSignal,
-    private readonly resolve: (v: T) => void,
-    private readonly reject: (e: unknown) => void,
   ) {}
 
   /** Built on first read: an AbortSignal costs microseconds, and most work never looks. */
