@@ -4,6 +4,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
 
@@ -54,5 +56,38 @@ describe.each(['Quick start: Express', 'Quick start: Koa'])('%s', (heading) => {
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toMatch(/breakwater_http_request_duration_seconds_count\{[^}]*route="\/api\/orders\/:id"/);
     expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+  });
+});
+
+describe('The policies on their own', () => {
+  test('the compose() example runs as written and retries a 503', async () => {
+    let calls = 0;
+    const upstream = http.createServer((req, res) => {
+      calls++;
+      res.statusCode = calls === 1 ? 503 : 201;
+      res.end(req.method);
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    try {
+      mkdirSync(`${root}/build`, { recursive: true });
+      const file = `${root}/build/readme-compose.mjs`;
+      writeFileSync(file, block('The policies on their own'));
+      const { port } = upstream.address() as AddressInfo;
+      child = spawn(process.execPath, [file], {
+        cwd: root,
+        env: { ...process.env, PAYMENTS_URL: `http://127.0.0.1:${port}/charge` },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.stderr!.on('data', (d) => (out += d));
+      const code = await new Promise((r) => child!.once('exit', r));
+      expect(code, out).toBe(0);
+      expect(out.trim()).toBe('201');
+      expect(calls).toBe(2);
+    } finally {
+      upstream.closeAllConnections();
+      await new Promise((r) => upstream.close(r));
+    }
   });
 });
