@@ -87,7 +87,9 @@ export class ComposedCall<T> implements ComposedContext, DeadlineNode, BulkheadW
     const p = this.owner;
     if (p.deadlines !== undefined) p.deadlines.add(this, now + p.timeout!.timeoutMs);
     this.listen();
-    p.retry?.budget?.recordCall();
+    const budget = p.retry?.budget;
+    // The budget usually reads the same clock: this call's reading saves it one.
+    if (budget !== undefined) budget.recordCall(budget.clock === p.clock ? now : undefined);
     let work: PromiseLike<T> | T;
     try {
       work = this.fn(this);

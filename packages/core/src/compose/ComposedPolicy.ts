@@ -2,7 +2,6 @@ import { CircuitBreaker, REJECTED } from '../breaker/CircuitBreaker.js';
 import { Bulkhead } from '../bulkhead/Bulkhead.js';
 import { BulkheadRejectedError, CircuitOpenError, ConfigError, RateLimitedError } from '../errors.js';
 import { RateLimiter } from '../rate-limit/RateLimiter.js';
-import type { RateLimitDecision } from '../rate-limit/types.js';
 import { Retry } from '../retry/Retry.js';
 import { DeadlineList } from '../timeout/DeadlineList.js';
 import { Timeout } from '../timeout/Timeout.js';
@@ -108,20 +107,19 @@ export class ComposedPolicy {
     const limiter = this.limiter;
     if (limiter === undefined) return this.admit(fn, signal, this.clock.now());
     const now = this.clock.now();
-    const d = limiter.consume(
+    const v = limiter.admit(
       options?.key ?? '*',
       options?.cost ?? 1,
       this.limiterSharesClock ? now : undefined,
     );
-    if (typeof (d as Promise<RateLimitDecision>).then === 'function') {
-      return (d as Promise<RateLimitDecision>).then((v) => {
+    if (typeof v !== 'number') {
+      return v.then((wait) => {
         if (signal.aborted) throw signal.reason;
-        if (!v.allowed) throw new RateLimitedError(v.retryAfterMs);
+        if (wait >= 0) throw new RateLimitedError(wait);
         return this.admit(fn, signal, this.clock.now());
       });
     }
-    const decision = d as RateLimitDecision;
-    if (!decision.allowed) return Promise.reject(new RateLimitedError(decision.retryAfterMs));
+    if (v >= 0) return Promise.reject(new RateLimitedError(v));
     return this.admit(fn, signal, now);
   }
 

@@ -64,18 +64,7 @@ export class MemoryStore implements RateLimitStore {
    */
   consumeAt(key: string, windows: readonly RateLimitWindow[], cost: number, now: number): RateLimitDecision {
     const n = windows.length;
-    let e = this.map.get(key);
-    if (e === undefined) {
-      e = { key, s: new Array<number>(n * SLOTS), expiresAt: 0, dead: false };
-      for (let i = 0; i < n; i++) init(e.s, i * SLOTS, windows[i]!, now);
-      this.sweep(now);
-      this.map.set(key, e);
-      this.queue.push(e);
-      if (this.map.size > this.maxKeys) this.evictOldest();
-    } else if (e.expiresAt <= now || e.s.length !== n * SLOTS) {
-      if (e.s.length !== n * SLOTS) e.s = new Array<number>(n * SLOTS);
-      for (let i = 0; i < n; i++) init(e.s, i * SLOTS, windows[i]!, now);
-    }
+    const e = this.entry(key, windows, now);
     const s = e.s;
     const r = this.result;
     // Resizing an array goes through the runtime even to the same length: only when it changes.
@@ -115,6 +104,37 @@ export class MemoryStore implements RateLimitStore {
     return r;
   }
 
+  /**
+   * {@link consumeAt} reporting only the verdict: -1 when admitted (and consumed), else the
+   * milliseconds until every refusing window would admit `cost`. For callers that need no
+   * headers (a policy's `execute`), it skips working out what remains and when each resets.
+   */
+  admitAt(key: string, windows: readonly RateLimitWindow[], cost: number, now: number): number {
+    const n = windows.length;
+    const e = this.entry(key, windows, now);
+    const s = e.s;
+    let allowed = true;
+    for (let i = 0; i < n; i++) {
+      advance(s, i * SLOTS, windows[i]!, now);
+      if (allowed && !admits(s, i * SLOTS, windows[i]!, now, cost)) allowed = false;
+    }
+    let wait = 0;
+    let idle = 0;
+    for (let i = 0; i < n; i++) {
+      const w = windows[i]!;
+      const o = i * SLOTS;
+      if (allowed) take(s, o, w, cost);
+      else if (!admits(s, o, w, now, cost)) {
+        const t = waitMs(s, o, w, now, cost);
+        if (t > wait) wait = t;
+      }
+      const wIdle = idleMs(w);
+      if (wIdle > idle) idle = wIdle;
+    }
+    e.expiresAt = now + idle;
+    return allowed ? -1 : wait;
+  }
+
   reset(key: string): void {
     const e = this.map.get(key);
     if (e === undefined) return;
@@ -126,6 +146,24 @@ export class MemoryStore implements RateLimitStore {
     this.map.clear();
     this.queue = [];
     this.head = 0;
+  }
+
+  /** The key's entry, created, or started afresh when expired or its windows changed. */
+  private entry(key: string, windows: readonly RateLimitWindow[], now: number): Entry {
+    const n = windows.length;
+    let e = this.map.get(key);
+    if (e === undefined) {
+      e = { key, s: new Array<number>(n * SLOTS), expiresAt: 0, dead: false };
+      for (let i = 0; i < n; i++) init(e.s, i * SLOTS, windows[i]!, now);
+      this.sweep(now);
+      this.map.set(key, e);
+      this.queue.push(e);
+      if (this.map.size > this.maxKeys) this.evictOldest();
+    } else if (e.expiresAt <= now || e.s.length !== n * SLOTS) {
+      if (e.s.length !== n * SLOTS) e.s = new Array<number>(n * SLOTS);
+      for (let i = 0; i < n; i++) init(e.s, i * SLOTS, windows[i]!, now);
+    }
+    return e;
   }
 
   /** The oldest live entry, dropping dead slots on the way; undefined when empty. */

@@ -208,6 +208,30 @@ export class RateLimiter<Req = unknown> {
     return this.emit(d as RateLimitDecision);
   }
 
+  /**
+   * {@link consume} reporting only the verdict: -1 when admitted, else the milliseconds to
+   * wait (a promise with an async store). The memory store then skips the figures only
+   * headers need. Events fire as for `consume`.
+   * @internal
+   */
+  admit(key: string, cost: number, now?: number): number | Promise<number> {
+    if (!this.ownStore || now === undefined) {
+      const d = this.consume(key, cost, now);
+      if (typeof (d as Promise<RateLimitDecision>).then === 'function')
+        return (d as Promise<RateLimitDecision>).then(verdictOf);
+      return verdictOf(d as RateLimitDecision);
+    }
+    let wait: number;
+    try {
+      wait = (this.store as MemoryStore).admitAt(key, this.windows, cost, now);
+    } catch (e) {
+      return verdictOf(this.emit(this.onFailure(e, key, cost)));
+    }
+    if (this.decisionEmitter.size > 0)
+      this.decisionEmitter.fire(wait < 0 ? this.allowedEvent : this.limitedEvent);
+    return wait;
+  }
+
   /** Runs `fn` if `key` (default: one global key) has quota, else rejects with {@link RateLimitedError}. */
   execute<T>(
     fn: (signal: AbortSignal) => PromiseLike<T> | T,
@@ -216,23 +240,22 @@ export class RateLimiter<Req = unknown> {
     cost = 1,
   ): Promise<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    const d = this.consume(key, cost);
+    const v = this.admit(key, cost, this.ownStore ? this.clock.now() : undefined);
     // A synchronous store (the memory store) decides without a trip through the microtask queue.
-    if (typeof (d as Promise<RateLimitDecision>).then === 'function')
-      return (d as Promise<RateLimitDecision>).then((v) => this.runIfAllowed(v, fn, signal));
+    if (typeof v !== 'number') return v.then((wait) => this.runIfAdmitted(wait, fn, signal));
     try {
-      return Promise.resolve(this.runIfAllowed(d as RateLimitDecision, fn, signal));
+      return Promise.resolve(this.runIfAdmitted(v, fn, signal));
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  private runIfAllowed<T>(
-    d: RateLimitDecision,
+  private runIfAdmitted<T>(
+    wait: number,
     fn: (signal: AbortSignal) => PromiseLike<T> | T,
     signal: AbortSignal,
   ): PromiseLike<T> | T {
-    if (!d.allowed) throw new RateLimitedError(d.retryAfterMs);
+    if (wait >= 0) throw new RateLimitedError(wait);
     return fn(signal);
   }
 
@@ -295,4 +318,9 @@ function sameSetting(a: unknown, b: unknown): boolean {
   const ha = (a as { header?: unknown } | null)?.header;
   const hb = (b as { header?: unknown } | null)?.header;
   return typeof ha === 'string' && typeof hb === 'string' && ha.toLowerCase() === hb.toLowerCase();
+}
+
+/** A decision as {@link RateLimiter.admit} reports it. */
+function verdictOf(d: RateLimitDecision): number {
+  return d.allowed ? -1 : d.retryAfterMs;
 }

@@ -44,7 +44,8 @@ export class RetryBudget {
   readonly minPerSecond: number;
   /** Retries the floor allows per window. */
   readonly reserve: number;
-  private readonly clock: Clock;
+  /** The clock buckets are read from; a caller holding a reading of it may pass it on. @internal */
+  readonly clock: Clock;
   private readonly bucketMs: number;
   private readonly epochs = new Float64Array(BUCKETS).fill(-1);
   private readonly calls = new Uint32Array(BUCKETS);
@@ -62,12 +63,11 @@ export class RetryBudget {
     this.bucketMs = this.windowMs / BUCKETS;
   }
 
-  /** Counts a first attempt (a deposit into the budget). */
-  recordCall(): void {
-    this.calls[this.bucket(this.clock.now())]!++;
+  /** Counts a first attempt (a deposit into the budget). `now`: a reading of this budget's clock, if the caller has one. */
+  recordCall(now?: number): void {
+    this.calls[this.bucket(now ?? this.clock.now())]!++;
   }
 
-  /** Asks for one retry: true (and counted) if the budget allows it, false otherwise. */
   tryRetry(): boolean {
     const now = this.clock.now();
     const { calls, retries } = this.totals(now);
