@@ -222,9 +222,14 @@ export class RedisRateLimitStore implements RateLimitStore {
       this.fail(call, e, true);
       return;
     }
-    this.breaker.record(call.ticket, false, Date.now() - call.start);
+    this.breaker.record(call.ticket, false, this.durationOf(call));
     this.counts.decisions++;
     call.resolve(d);
+  }
+
+  /** The call's duration, when the breaker judges durations (a clock read saved otherwise). */
+  private durationOf(call: Call): number {
+    return this.breaker.timesCalls ? Date.now() - call.start : 0;
   }
 
   /** Called by the deadline list when a call has had its `timeout` (one function per store). */
@@ -237,7 +242,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     if (call.done && !settled) return;
     call.done = true;
     this.deadlines.remove(call);
-    this.breaker.record(call.ticket, true, Date.now() - call.start);
+    this.breaker.record(call.ticket, true, this.durationOf(call));
     this.counts.errors++;
     call.reject(e instanceof StoreUnavailableError ? e : new StoreUnavailableError('error', e));
   }
@@ -276,6 +281,18 @@ interface BinaryEval {
 /** Scripts by window settings, shared by every store in the process. */
 const scriptsBySettings = new Map<string, RateLimitScript>();
 
+const noop = (): void => {};
+/**
+ * The executor of every call's promise. It runs synchronously inside `new Promise`, so the
+ * call is handed over in a variable: one shared function where an executor closure per
+ * decision would allocate a function and its context each time.
+ */
+let pending: Call | undefined;
+function bindCall(resolve: (d: RateLimitDecision) => void, reject: (e: unknown) => void): void {
+  pending!.resolve = resolve;
+  pending!.reject = reject;
+}
+
 /**
  * One decision in flight. It is its own node in the store's deadline list: every call of
  * a store shares one timeout, so the deadlines expire in order and one timer serves them
@@ -289,8 +306,8 @@ class Call implements DeadlineNode {
   done = false;
   readonly start = Date.now();
   readonly promise: Promise<RateLimitDecision>;
-  resolve!: (d: RateLimitDecision) => void;
-  reject!: (e: unknown) => void;
+  resolve: (d: RateLimitDecision) => void = noop;
+  reject: (e: unknown) => void = noop;
 
   constructor(
     private readonly expire: (call: Call) => void,
@@ -299,10 +316,9 @@ class Call implements DeadlineNode {
     readonly windows: readonly RateLimitWindow[],
     readonly cost: number,
   ) {
-    this.promise = new Promise<RateLimitDecision>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
+    pending = this;
+    this.promise = new Promise<RateLimitDecision>(bindCall);
+    pending = undefined;
   }
 
   onDeadline(): void {

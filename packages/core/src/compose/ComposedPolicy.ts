@@ -103,7 +103,8 @@ export class ComposedPolicy {
    */
   execute<T>(fn: ComposedWork<T>, options?: ComposedExecuteOptions): Promise<T> {
     const signal = options?.signal ?? neverAbortedSignal;
-    if (signal.aborted) return Promise.reject(signal.reason);
+    // AbortSignal's getters check their receiver: the common case skips them.
+    if (signal !== neverAbortedSignal && signal.aborted) return Promise.reject(signal.reason);
     const limiter = this.limiter;
     if (limiter === undefined) return this.admit(fn, signal, this.clock.now());
     const now = this.clock.now();
