@@ -163,6 +163,7 @@ export { Timeout, type TimeoutContext, type TimeoutOptions } from './timeout/Tim
 export { type Clock, systemClock, type TimerHandle } from './util/clock.js';
 export { type Duration, parseDuration } from './util/duration.js';
 export { type Disposable, Emitter, type Event } from './util/events.js';
+export { promiseFor, type Settles } from './util/promiseFor.js';
 export { sameOptions } from './util/sameOptions.js';
 export { neverAbortedSignal } from './util/signal.js';
 /** Option checks that name the option path and the bad value, for pool and store authors. */

@@ -1,4 +1,11 @@
-import { GuardCall, Phase, PROBLEM_CONTENT_TYPE, type Refusal, type RouteGuard } from '@breakwater/core';
+import {
+  GuardCall,
+  Phase,
+  PROBLEM_CONTENT_TYPE,
+  promiseFor,
+  type Refusal,
+  type RouteGuard,
+} from '@breakwater/core';
 import type { Context, Next } from 'koa';
 
 /** Koa `onReject`: render the refusal yourself on `ctx`. */
@@ -10,18 +17,7 @@ export type KoaOnReject = (refusal: Refusal, ctx: Context) => unknown;
  */
 export const CLOSE_WATCHED: unique symbol = Symbol('breakwater.closeWatched');
 type WatchedContext = Context & { [CLOSE_WATCHED]?: true };
-
 const noop = (): void => {};
-/**
- * The executor of every call's `done` promise. It runs synchronously inside `new Promise`,
- * so the call is handed over in a variable: one shared function where an executor closure
- * per request would allocate a function and its context each time.
- */
-let pending: KoaCall | undefined;
-function bindDone(resolve: () => void, reject: (e: unknown) => void): void {
-  (pending as unknown as { resolve: () => void; reject: (e: unknown) => void }).resolve = resolve;
-  (pending as unknown as { resolve: () => void; reject: (e: unknown) => void }).reject = reject;
-}
 
 /**
  * One Koa request under a route's guard. The middleware's promise settles when the guard
@@ -29,8 +25,8 @@ function bindDone(resolve: () => void, reject: (e: unknown) => void): void {
  */
 export class KoaCall extends GuardCall {
   /** Settle `done`; set as the promise is made. */
-  private resolve: () => void = noop;
-  private reject: (e: unknown) => void = noop;
+  resolve: () => void = noop;
+  reject: (e: unknown) => void = noop;
   /** What the middleware returns to Koa. */
   readonly done: Promise<void>;
 
@@ -40,9 +36,7 @@ export class KoaCall extends GuardCall {
     private readonly next: Next,
   ) {
     super(guard);
-    pending = this;
-    this.done = new Promise<void>(bindDone);
-    pending = undefined;
+    this.done = promiseFor<void>(this);
     const res = ctx.res;
     // The app middleware's own 'close' listener tells this call when it watches the
     // response (one listener where two would cost an array and its copy on every close).

@@ -6,6 +6,7 @@ import {
   DeadlineList,
   type DeadlineNode,
   type Duration,
+  promiseFor,
   type RateLimitDecision,
   type RateLimitStore,
   type RateLimitWindow,
@@ -283,17 +284,6 @@ const scriptsBySettings = new Map<string, RateLimitScript>();
 
 const noop = (): void => {};
 /**
- * The executor of every call's promise. It runs synchronously inside `new Promise`, so the
- * call is handed over in a variable: one shared function where an executor closure per
- * decision would allocate a function and its context each time.
- */
-let pending: Call | undefined;
-function bindCall(resolve: (d: RateLimitDecision) => void, reject: (e: unknown) => void): void {
-  pending!.resolve = resolve;
-  pending!.reject = reject;
-}
-
-/**
  * One decision in flight. It is its own node in the store's deadline list: every call of
  * a store shares one timeout, so the deadlines expire in order and one timer serves them
  * all, where a `setTimeout` per call would allocate a timer and touch the timer heap twice.
@@ -316,9 +306,7 @@ class Call implements DeadlineNode {
     readonly windows: readonly RateLimitWindow[],
     readonly cost: number,
   ) {
-    pending = this;
-    this.promise = new Promise<RateLimitDecision>(bindCall);
-    pending = undefined;
+    this.promise = promiseFor(this);
   }
 
   onDeadline(): void {

@@ -2,7 +2,7 @@ import { outcomeOf } from '../bulkhead/adaptive/LimitAlgorithm.js';
 import type { BulkheadWaiter } from '../bulkhead/WaiterQueue.js';
 import { BulkheadRejectedError, TimeoutError } from '../errors.js';
 import type { DeadlineNode } from '../timeout/DeadlineList.js';
-import { neverAbortedSignal } from '../util/signal.js';
+import { abortLazy, type LazyAbort, lazySignal, neverAbortedSignal } from '../util/signal.js';
 import type { ComposedPolicy } from './ComposedPolicy.js';
 
 /** What the work receives from a {@link ComposedPolicy}. */
@@ -31,7 +31,7 @@ const Done = 3;
  * allocates this and its promise. Whichever comes first answers it: the work's end, the
  * deadline, a queue timeout or the caller's abort; the slot is returned when the work ends.
  */
-export class ComposedCall<T> implements ComposedContext, DeadlineNode, BulkheadWaiter {
+export class ComposedCall<T> implements ComposedContext, DeadlineNode, BulkheadWaiter, LazyAbort {
   attempt = 1;
   hasSlot = false;
   // DeadlineNode
@@ -51,8 +51,8 @@ export class ComposedCall<T> implements ComposedContext, DeadlineNode, BulkheadW
   /** Retrying is handed to the retry policy once; its final outcome is the call's. */
   private retried = false;
   private listening = false;
-  private ac: AbortController | undefined;
-  private abortReason: unknown;
+  ac: AbortController | undefined;
+  abortReason: unknown;
 
   constructor(
     private readonly owner: ComposedPolicy,
@@ -66,11 +66,7 @@ export class ComposedCall<T> implements ComposedContext, DeadlineNode, BulkheadW
   }
 
   get signal(): AbortSignal {
-    if (this.ac === undefined) {
-      this.ac = new AbortController();
-      if (this.abortReason !== undefined) this.ac.abort(this.abortReason);
-    }
-    return this.ac.signal;
+    return lazySignal(this);
   }
 
   /** Waits in the bulkhead's queue. */
@@ -232,8 +228,6 @@ export class ComposedCall<T> implements ComposedContext, DeadlineNode, BulkheadW
   }
 
   private abort(reason: unknown): void {
-    if (this.abortReason !== undefined) return;
-    this.abortReason = reason;
-    this.ac?.abort(reason);
+    abortLazy(this, reason);
   }
 }

@@ -6,6 +6,7 @@ import { Retry } from '../retry/Retry.js';
 import { DeadlineList } from '../timeout/DeadlineList.js';
 import { Timeout } from '../timeout/Timeout.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { promiseFor } from '../util/promiseFor.js';
 import { neverAbortedSignal } from '../util/signal.js';
 import { expectObject } from '../util/validate.js';
 import { ComposedCall, type ComposedContext, type ComposedWork } from './ComposedCall.js';
@@ -134,9 +135,7 @@ export class ComposedPolicy {
         return Promise.reject(new CircuitOpenError(breaker.name, breaker.retryAfterMs()));
     }
     const call = new ComposedCall<T>(this, fn, signal, ticket);
-    this.pending = call;
-    const promise = new Promise<T>(this.bind);
-    this.pending = undefined;
+    const promise = promiseFor(call);
     const bulkhead = this.bulkhead;
     if (bulkhead === undefined) call.run(now);
     else if (bulkhead.tryAcquire()) {
@@ -150,18 +149,6 @@ export class ComposedPolicy {
     }
     return promise;
   }
-
-  /**
-   * The executor of every call's promise. It runs synchronously inside `new Promise`, so
-   * the call it serves is handed over in a field: one shared function where an executor
-   * closure per call would allocate a function and its context each time.
-   */
-  private pending: ComposedCall<any> | undefined;
-  private readonly bind = (resolve: (v: any) => void, reject: (e: unknown) => void): void => {
-    const call = this.pending!;
-    call.resolve = resolve;
-    call.reject = reject;
-  };
 }
 
 /** Composes policies into one; see {@link ComposedPolicy}. */

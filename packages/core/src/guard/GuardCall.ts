@@ -1,6 +1,7 @@
 import type { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { BulkheadWaiter } from '../bulkhead/Bulkhead.js';
 import type { DeadlineNode } from '../timeout/DeadlineList.js';
+import { abortLazy, type LazyAbort, lazySignal } from '../util/signal.js';
 import { Priority } from './priority.js';
 import type { Refusal } from './problem.js';
 import type { RouteGuard } from './RouteGuard.js';
@@ -44,7 +45,7 @@ export class ClientClosedError extends Error {
  *
  * Adapters subclass it and translate their framework's request and response.
  */
-export abstract class GuardCall implements BreakwaterContext, DeadlineNode, BulkheadWaiter {
+export abstract class GuardCall implements BreakwaterContext, DeadlineNode, BulkheadWaiter, LazyAbort {
   deadline = Number.POSITIVE_INFINITY;
   phase: Phase = Phase.Limiting as Phase;
   /** Breaker ticket; -1 when there is none. */
@@ -61,8 +62,10 @@ export abstract class GuardCall implements BreakwaterContext, DeadlineNode, Bulk
   bhPrev: BulkheadWaiter | null = null;
   bhNext: BulkheadWaiter | null = null;
   bhQueuedAt = 0;
-  private ac: AbortController | undefined;
-  private abortReason: unknown;
+  /** @internal */
+  ac: AbortController | undefined;
+  /** @internal */
+  abortReason: unknown;
 
   constructor(readonly guard: RouteGuard) {}
 
@@ -75,11 +78,7 @@ export abstract class GuardCall implements BreakwaterContext, DeadlineNode, Bulk
   }
 
   get signal(): AbortSignal {
-    if (this.ac === undefined) {
-      this.ac = new AbortController();
-      if (this.abortReason !== undefined) this.ac.abort(this.abortReason);
-    }
-    return this.ac.signal;
+    return lazySignal(this);
   }
 
   remainingMs(): number {
@@ -88,9 +87,7 @@ export abstract class GuardCall implements BreakwaterContext, DeadlineNode, Bulk
 
   /** Aborts the request's signal (once). */
   abort(reason: unknown): void {
-    if (this.abortReason !== undefined) return;
-    this.abortReason = reason;
-    this.ac?.abort(reason);
+    abortLazy(this, reason);
   }
 
   get aborted(): boolean {

@@ -2,7 +2,8 @@ import { TimeoutError } from '../errors.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { type Duration, parseDuration } from '../util/duration.js';
 import { Emitter, type Event } from '../util/events.js';
-import { neverAbortedSignal } from '../util/signal.js';
+import { promiseFor } from '../util/promiseFor.js';
+import { abortLazy, type LazyAbort, lazySignal, neverAbortedSignal } from '../util/signal.js';
 import { DeadlineList, type DeadlineNode } from './DeadlineList.js';
 
 /** Options of a {@link Timeout} policy. */
@@ -58,9 +59,7 @@ export class Timeout {
   ): Promise<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
     const call = new TimeoutCall<T>(this.shared, this.clock.now() + this.timeoutMs, signal);
-    this.pending = call;
-    const promise = new Promise<T>(this.bind);
-    this.pending = undefined;
+    const promise = promiseFor(call);
     let work: PromiseLike<T> | T;
     try {
       work = fn(call);
@@ -74,18 +73,6 @@ export class Timeout {
     Promise.resolve(work).then(call.fulfilled, call.failed);
     return promise;
   }
-
-  /**
-   * The executor of every call's promise. It runs synchronously inside `new Promise`, so
-   * the call it serves is handed over in a field: one shared function where an executor
-   * closure per call would allocate a function and its context each time.
-   */
-  private pending: TimeoutCall<any> | undefined;
-  private readonly bind = (resolve: (v: any) => void, reject: (e: unknown) => void): void => {
-    const call = this.pending!;
-    call.resolve = resolve;
-    call.reject = reject;
-  };
 }
 
 const noop = (): void => {};
@@ -102,13 +89,13 @@ interface TimeoutShared {
  * caller's-signal listener (an object listener, so listening allocates no closure).
  * Whichever comes first settles it: the work, the deadline, or the caller's abort.
  */
-class TimeoutCall<T> implements TimeoutContext, DeadlineNode {
+class TimeoutCall<T> implements TimeoutContext, DeadlineNode, LazyAbort {
   deadlineAt = 0;
   dlPrev: DeadlineNode | null = null;
   dlNext: DeadlineNode | null = null;
   private settled = false;
-  private ac: AbortController | undefined;
-  private abortReason: unknown;
+  ac: AbortController | undefined;
+  abortReason: unknown;
 
   /** Settle the call's promise; set as the promise is made. */
   resolve: (v: T) => void = noop;
@@ -120,13 +107,8 @@ class TimeoutCall<T> implements TimeoutContext, DeadlineNode {
     private readonly parent: AbortSignal,
   ) {}
 
-  /** Built on first read: an AbortSignal costs microseconds, and most work never looks. */
   get signal(): AbortSignal {
-    if (this.ac === undefined) {
-      this.ac = new AbortController();
-      if (this.abortReason !== undefined) this.ac.abort(this.abortReason);
-    }
-    return this.ac.signal;
+    return lazySignal(this);
   }
 
   readonly fulfilled = (v: T): void => {
@@ -167,8 +149,7 @@ class TimeoutCall<T> implements TimeoutContext, DeadlineNode {
   }
 
   private abort(reason: unknown): void {
-    this.abortReason = reason;
-    this.ac?.abort(reason);
+    abortLazy(this, reason);
   }
 
   private unlisten(): void {
