@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { atRate, main, printPlainTable, sleep } from './support.mjs';
+import { main, openLoad, printPlainTable, sleep } from './support.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -116,44 +116,14 @@ function post(url) {
   });
 }
 
-/** Open-loop load on one instance: `rate` requests a second; answers recorded with their `code`. */
-function startLoad(url, rate, t0) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-  const samples = [];
-  let inFlight = 0;
-  const stopFiring = atRate(rate, () => {
-    const t = Date.now() - t0;
-    inFlight++;
-    const req = http.get(`${url}/data`, { agent }, (res) => {
-      let body = '';
-      res.on('data', (c) => {
-        body += c;
-      });
-      res.on('end', () => {
-        inFlight--;
-        const code = /"code"\s*:\s*"([A-Z_]+)"/.exec(body)?.[1];
-        samples.push({ t, status: res.statusCode, code });
-      });
-    });
-    req.on('error', () => {
-      inFlight--;
-      samples.push({ t, status: 0 });
-    });
-  });
-  return {
-    samples,
-    async stop() {
-      stopFiring();
-      const end = Date.now() + 5000;
-      while (inFlight > 0 && Date.now() < end) await sleep(10);
-      agent.destroy();
-    },
-  };
-}
-
 async function phase(urls, rates, ms) {
   const t0 = Date.now();
-  const loads = urls.map((u, i) => startLoad(u, rates[i], t0));
+  const loads = urls.map((u, i) =>
+    openLoad(`${u}/data`, rates[i], t0, {
+      maxSockets: 32,
+      read: (_res, body) => ({ code: /"code"\s*:\s*"([A-Z_]+)"/.exec(body)?.[1] }),
+    }),
+  );
   await sleep(ms);
   await Promise.all(loads.map((l) => l.stop()));
   return loads.map((l) => l.samples);

@@ -17,14 +17,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { DEFAULT_CONFIG_FILE, readConfigFile } from '../../shared/config.mjs';
-import { atRate, main, printPlainTable, round, sleep } from './support.mjs';
+import { main, openLoad, printPlainTable, round, sleep } from './support.mjs';
 
 const SERVER = fileURLToPath(new URL('../../express-service/server.mjs', import.meta.url));
 const PATH = '/api/error-prone';
@@ -106,45 +105,6 @@ async function startService(file, port, events) {
   };
 }
 
-/** Open-loop load: `rate` requests a second until `stop()`; every answer (or error) recorded. */
-function startLoad(url, rate, t0) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const samples = [];
-  let inFlight = 0;
-  let skipped = 0;
-  const stopFiring = atRate(rate, () => {
-    const t = Date.now() - t0;
-    if (inFlight >= 256) {
-      skipped++;
-      return;
-    }
-    inFlight++;
-    const req = http.get(url, { agent, headers: { 'x-client-id': CLIENT } }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        inFlight--;
-        const m = /q=(\d+)/.exec(res.headers['ratelimit-policy'] ?? '');
-        samples.push({ t, status: res.statusCode, q: m ? Number(m[1]) : undefined });
-      });
-    });
-    req.setTimeout(5_000, () => req.destroy(new Error('timeout')));
-    req.on('error', () => {
-      inFlight--;
-      samples.push({ t, status: 0 });
-    });
-  });
-  return {
-    samples,
-    async stop() {
-      stopFiring();
-      const end = Date.now() + 6_000;
-      while (inFlight > 0 && Date.now() < end) await sleep(10);
-      agent.destroy();
-      return { skipped };
-    },
-  };
-}
-
 async function runVariant(mode, { rate, phaseS, limits, base, dir }) {
   const file = join(dir, `${mode}.yaml`);
   writeFileSync(file, configText(base, limits[0]));
@@ -156,7 +116,13 @@ async function runVariant(mode, { rate, phaseS, limits, base, dir }) {
   for (let i = 0; i < 3; i++)
     await fetch(url, { headers: { 'x-client-id': 'warm-up', connection: 'close' } });
   const t0 = Date.now();
-  const load = startLoad(url, rate, t0);
+  const load = openLoad(url, rate, t0, {
+    headers: { 'x-client-id': CLIENT },
+    read: (res) => {
+      const m = /q=(\d+)/.exec(res.headers['ratelimit-policy'] ?? '');
+      return { q: m ? Number(m[1]) : undefined };
+    },
+  });
   const writes = [0];
   try {
     for (let p = 1; p < limits.length; p++) {

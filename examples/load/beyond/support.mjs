@@ -164,3 +164,56 @@ export function atRate(rate, fire) {
   }, 5);
   return () => clearInterval(timer);
 }
+
+/**
+ * Open-loop load on `url`: `rate` GETs a second (see {@link atRate}) until `stop()`. Every
+ * answer is a sample `{ t, status, ...read(res, body) }` (`t`: ms since `t0`), every error
+ * or timeout `{ t, status: 0 }`. Past `maxInFlight` a request is skipped and counted rather
+ * than queued behind the others. `stop()` waits for the requests in flight, then resolves
+ * with `{ skipped }`.
+ */
+export function openLoad(
+  url,
+  rate,
+  t0,
+  { headers, maxSockets = 64, maxInFlight = 256, timeoutMs = 5_000, read } = {},
+) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets });
+  const samples = [];
+  let inFlight = 0;
+  let skipped = 0;
+  const stopFiring = atRate(rate, () => {
+    const t = Date.now() - t0;
+    if (inFlight >= maxInFlight) {
+      skipped++;
+      return;
+    }
+    inFlight++;
+    const req = http.get(url, { agent, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => {
+        body += c;
+      });
+      res.on('end', () => {
+        inFlight--;
+        samples.push({ t, status: res.statusCode, ...read?.(res, body) });
+      });
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+    req.on('error', () => {
+      inFlight--;
+      samples.push({ t, status: 0 });
+    });
+  });
+  return {
+    samples,
+    async stop() {
+      stopFiring();
+      const end = Date.now() + timeoutMs + 1_000;
+      while (inFlight > 0 && Date.now() < end) await sleep(10);
+      agent.destroy();
+      return { skipped };
+    },
+  };
+}

@@ -133,16 +133,20 @@ describe('compose', () => {
     expect(b.stats).toMatchObject({ calls: 1, failures: 0 });
 
     // Half-open with its one probe slot: a refusal by the bulkhead must not use it up.
-    const tripped = breaker({ openFor: '1s', halfOpenMaxCalls: 1 });
-    const p2 = compose({ circuitBreaker: tripped, bulkhead: new Bulkhead({ maxConcurrent: 1 }) });
+    const tripped = breaker({ openFor: '1s', halfOpenMaxCalls: 1, successThreshold: 1 });
+    const shared = new Bulkhead({ maxConcurrent: 1 });
+    const p2 = compose({ circuitBreaker: tripped, bulkhead: shared });
     await p2.execute(() => Promise.reject(new Error('boom'))).catch(() => {});
     expect(tripped.state).toBe('open');
     await vi.advanceTimersByTimeAsync(1000);
-    const probe = deferred<string>();
-    const probing = p2.execute(() => probe.promise);
-    await expect(p2.execute(() => 'y')).rejects.toBeInstanceOf(CircuitOpenError);
-    probe.resolve('fine');
-    await expect(probing).resolves.toBe('fine');
+    // The slot is taken by another user of the same bulkhead.
+    const other = deferred<string>();
+    const holding = compose({ bulkhead: shared }).execute(() => other.promise);
+    await expect(p2.execute(() => 'refused')).rejects.toBeInstanceOf(BulkheadRejectedError);
+    other.resolve('done');
+    await holding;
+    // The probe slot came back: the next call is the probe, and closes the breaker.
+    await expect(p2.execute(() => 'probe')).resolves.toBe('probe');
     expect(tripped.state).toBe('closed');
   });
 

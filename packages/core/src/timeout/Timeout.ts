@@ -48,8 +48,7 @@ export class Timeout {
 
   /** Fires {@link onTimeout} for a call timed out by a caller that keeps its own deadlines. @internal */
   timedOut(): void {
-    const { timeoutMs, emitter } = this.shared;
-    if (emitter.size > 0) emitter.fire({ timeoutMs });
+    announceTimeout(this.shared);
   }
 
   /** Runs `fn` with a signal that aborts at the deadline or when `signal` aborts. */
@@ -76,6 +75,11 @@ export class Timeout {
 }
 
 const noop = (): void => {};
+
+/** Fires a Timeout's `onTimeout`, if anyone listens. */
+function announceTimeout({ timeoutMs, emitter }: TimeoutShared): void {
+  if (emitter.size > 0) emitter.fire({ timeoutMs });
+}
 
 /** What the calls of one {@link Timeout} share. */
 interface TimeoutShared {
@@ -131,10 +135,9 @@ class TimeoutCall<T> implements TimeoutContext, DeadlineNode, LazyAbort {
     if (this.settled) return;
     this.settled = true;
     this.unlisten();
-    const { timeoutMs, emitter } = this.shared;
-    const err = new TimeoutError(timeoutMs);
+    const err = new TimeoutError(this.shared.timeoutMs);
     this.abort(err);
-    if (emitter.size > 0) emitter.fire({ timeoutMs });
+    announceTimeout(this.shared);
     this.reject(err);
   }
 
