@@ -1,18 +1,18 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const src = (pkg: string, entry = 'index') =>
+  fileURLToPath(new URL(`./packages/${pkg}/src/${entry}.ts`, import.meta.url));
+const pkgs = ['core', 'express', 'koa', 'http-pool', 'redis-pool'];
 
 export default defineConfig({
   resolve: {
     // Tests run against the TypeScript sources; test/build/ checks the built packages.
-    alias: {
-      '@breakwater/core': src('core'),
-      '@breakwater/express': src('express'),
-      '@breakwater/koa': src('koa'),
-      '@breakwater/http-pool': src('http-pool'),
-      '@breakwater/redis-pool': src('redis-pool'),
-    },
+    // Exact matches: `@breakwater/core/adapter` must not resolve as `@breakwater/core` + '/adapter'.
+    alias: [
+      { find: /^@breakwater\/core\/(adapter|extend)$/, replacement: src('core', '$1') },
+      ...pkgs.map((p) => ({ find: new RegExp(`^@breakwater/${p}$`), replacement: src(p) })),
+    ],
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],

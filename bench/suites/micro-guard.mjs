@@ -1,4 +1,4 @@
-import { GuardCall } from '@breakwater/core';
+import { GuardCall } from '@breakwater/core/adapter';
 
 /**
  * The smallest adapter: a request that runs `work` as its handler. It lets the micro
@@ -31,7 +31,7 @@ export class BenchCall extends GuardCall {
   }
   proceed() {
     this.work().then(() => {
-      this.guard.finish(this, 200, undefined);
+      this.finish(200, undefined);
       this.settle();
     });
   }

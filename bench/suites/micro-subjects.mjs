@@ -2,16 +2,9 @@
  * The subjects of the core micro suite: each builds one policy and returns `op`, one call
  * through it of a trivial async `work`. Peers are configured to do the same job as ours.
  */
-import {
-  Bulkhead,
-  CircuitBreaker,
-  compose,
-  RateLimiter,
-  Retry,
-  RouteGuard,
-  systemClock,
-  Timeout,
-} from '@breakwater/core';
+import { Bulkhead, CircuitBreaker, compose, RateLimiter, Retry, Timeout } from '@breakwater/core';
+import { RouteGuard } from '@breakwater/core/adapter';
+import { systemClock } from '@breakwater/core/extend';
 import {
   CountBreaker,
   circuitBreaker as ckBreaker,

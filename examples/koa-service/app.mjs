@@ -2,7 +2,7 @@
  * The demo service on Koa: the same routes, policies and pools as the Express service,
  * with the handlers, pools and configuration shared (../shared/service.mjs).
  */
-import { readBody } from '@breakwater/core';
+import { readBody } from '@breakwater/core/adapter';
 import { breakwater } from '@breakwater/koa';
 import Router from '@koa/router';
 import Koa from 'koa';

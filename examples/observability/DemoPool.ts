@@ -4,7 +4,9 @@
  * pool panels have something to show without an upstream. Real services add an
  * `HttpPool` or `RedisPool` the same way: `bw.pools.add(pool)`.
  */
-import { Emitter, type Pool, type PoolEvents, type PoolHealth, type PoolStats } from '@breakwater/express';
+
+import { Emitter, type PoolEvents } from '@breakwater/core/extend';
+import type { Pool, PoolHealth, PoolStats } from '@breakwater/express';
 
 export class DemoPool implements Pool {
   private active = 0;

@@ -8,7 +8,8 @@
  */
 import { watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { isConfigError, sameOptions } from '@breakwater/core';
+import { isConfigError } from '@breakwater/core';
+import { sameOptions } from '@breakwater/core/extend';
 import { readConfigFile, resolveConfig, ServiceConfigError } from './config.mjs';
 
 /** The `breakwater` options a reload applies; the others need a restart. */

@@ -145,7 +145,7 @@ describe.each(flavors)('$name', (flavor) => {
     expect(times[2]).toBeGreaterThanOrEqual(140);
     expect(times[1]).toBeLessThan(140);
     expect(times[3]).toBeLessThan(140);
-    const core = (bw as unknown as { core: import('@breakwater/core').BreakwaterCore }).core;
+    const core = (bw as unknown as { core: import('@breakwater/core/adapter').BreakwaterCore }).core;
     expect(core.chaos.list()[0]!.injected).toEqual({ latency: 2, fault: 0 });
   });
 
@@ -154,7 +154,7 @@ describe.each(flavors)('$name', (flavor) => {
       { path: '/a', policy: { name: 'a', timeout: '1s' }, handler: () => ({ status: 200, body: { ok: 1 } }) },
     ]);
     expect((await request(url).get('/a')).status).toBe(200);
-    const core = (bw as unknown as { core: import('@breakwater/core').BreakwaterCore }).core;
+    const core = (bw as unknown as { core: import('@breakwater/core/adapter').BreakwaterCore }).core;
     expect(core.chaos.list()).toEqual([]);
     core.chaos.enable('a', {
       fault: { rate: 1, status: 500, body: { error: 'boom' } },
@@ -178,7 +178,7 @@ describe.each(flavors)('$name', (flavor) => {
     const { url, bw } = await start([
       { path: '/late', policy: { name: 'late', timeout: '1s' }, handler: () => ({ status: 200, body: {} }) },
     ]);
-    const core = (bw as unknown as { core: import('@breakwater/core').BreakwaterCore }).core;
+    const core = (bw as unknown as { core: import('@breakwater/core/adapter').BreakwaterCore }).core;
     expect(core.chaos.enable('late', { fault: { rate: 1, status: 502 } })).toEqual([]);
     expect((await request(url).get('/late')).status).toBe(502);
   });

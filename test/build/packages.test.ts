@@ -10,7 +10,9 @@ import { describe, expect, test } from 'vitest';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 const packages: Array<[string, string[]]> = [
-  ['@breakwater/core', ['CircuitBreaker', 'Bulkhead', 'RateLimiter', 'Timeout', 'MemoryStore', 'RateLimitedError', 'parseDuration', 'BreakwaterCore']],
+  ['@breakwater/core', ['CircuitBreaker', 'Bulkhead', 'RateLimiter', 'Timeout', 'MemoryStore', 'RateLimitedError', 'parseDuration', 'compose']],
+  ['@breakwater/core/adapter', ['createBreakwater', 'GuardCall', 'RouteGuard', 'BreakwaterCore']],
+  ['@breakwater/core/extend', ['Emitter', 'DeadlineList', 'validate', 'REJECTED']],
   ['@breakwater/express', ['breakwater', 'CircuitBreaker']],
   ['@breakwater/koa', ['breakwater', 'CircuitBreaker']],
   ['@breakwater/http-pool', []],
@@ -22,12 +24,13 @@ function run(args: string[]): string {
 }
 
 describe.each(packages)('%s', (name, names) => {
-  const dir = `${root}/packages/${name.split('/')[1]}/dist`;
+  const [, pkg, entry = 'index'] = name.split('/');
+  const dir = `${root}/packages/${pkg}/dist`;
   test('is built', () => {
-    expect(existsSync(`${dir}/index.js`), `${dir}/index.js missing: run pnpm build`).toBe(true);
-    expect(existsSync(`${dir}/index.cjs`)).toBe(true);
-    expect(existsSync(`${dir}/index.d.ts`)).toBe(true);
-    expect(existsSync(`${dir}/index.d.cts`)).toBe(true);
+    expect(existsSync(`${dir}/${entry}.js`), `${dir}/${entry}.js missing: run pnpm build`).toBe(true);
+    expect(existsSync(`${dir}/${entry}.cjs`)).toBe(true);
+    expect(existsSync(`${dir}/${entry}.d.ts`)).toBe(true);
+    expect(existsSync(`${dir}/${entry}.d.cts`)).toBe(true);
   });
 
   test('import works', () => {
@@ -41,6 +44,21 @@ describe.each(packages)('%s', (name, names) => {
     const keys = JSON.parse(out) as string[];
     for (const n of names) expect(keys).toContain(n);
   });
+});
+
+test.each(['import', 'require'])('the tiers share one copy of each class (%s)', (how) => {
+  const load =
+    how === 'import'
+      ? `const core = await import('@breakwater/core'); const adapter = await import('@breakwater/core/adapter');`
+      : `const core = require('@breakwater/core'); const adapter = require('@breakwater/core/adapter');`;
+  const out = run([
+    ...(how === 'import' ? ['--input-type=module'] : []),
+    '-e',
+    `${load}
+     const bw = new adapter.BreakwaterCore({ metrics: false, breakers: { db: {} } });
+     console.log(bw.breakers.get('db') instanceof core.CircuitBreaker);`,
+  ]);
+  expect(out.trim()).toBe('true');
 });
 
 test('an error thrown by one copy is recognised by the brand check of another', () => {

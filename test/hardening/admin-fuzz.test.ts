@@ -3,7 +3,7 @@
  * authentication, but it must still never throw): any method, query and body answer with a
  * JSON 2xx/4xx, a body over 16 KiB is a 413, and no action reaches a breaker it does not name.
  */
-import { AdminApi, MAX_ADMIN_BODY_BYTES } from '@breakwater/core';
+import { AdminApi, MAX_ADMIN_BODY_BYTES } from '@breakwater/core/adapter';
 import { breakwater } from '@breakwater/express';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';

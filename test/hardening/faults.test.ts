@@ -7,7 +7,8 @@
  */
 import http from 'node:http';
 import { Readable } from 'node:stream';
-import type { CallResult, RouteGuard } from '@breakwater/core';
+import type { CallResult } from '@breakwater/core';
+import type { RouteGuard } from '@breakwater/core/adapter';
 import { afterEach, describe, expect, test } from 'vitest';
 import { gate, type HApp, hflavors, raw, rawGet, sample, serve, sleep, until } from './support.js';
 

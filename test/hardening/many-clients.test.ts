@@ -6,7 +6,8 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MemoryStore, type RateLimitWindow } from '@breakwater/core';
+import { MemoryStore } from '@breakwater/core';
+import type { RateLimitWindow } from '@breakwater/core/extend';
 import { Pool } from 'undici';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { Sample } from '../metrics/support.js';
@@ -16,7 +17,8 @@ const dir = scratchDir('many-clients');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const heapScript = `
-import { RateLimiter, clientIpKey } from '@breakwater/core';
+import { RateLimiter } from '@breakwater/core';
+import { clientIpKey } from '@breakwater/core/extend';
 const n = Number(process.argv[2]);
 // The default: a limiter with a memory store of its own (cap 100,000 keys).
 const limiter = new RateLimiter({ limit: 10, window: '1m' }, { name: 'GET /x' });

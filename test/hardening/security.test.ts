@@ -238,7 +238,7 @@ test('the Redis store script takes request data only as KEYS/ARGV; only validate
 test('pool credentials never appear in the health report, metrics or the admin snapshot', async () => {
   const { breakwater } = await import('@breakwater/express');
   const { HttpPool } = await import('@breakwater/http-pool');
-  const { AdminApi } = await import('@breakwater/core');
+  const { AdminApi } = await import('@breakwater/core/adapter');
   const { Registry } = await import('prom-client');
   const bw = breakwater({ registry: new Registry() });
   try {

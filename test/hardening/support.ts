@@ -13,12 +13,8 @@ import net, { type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  type BreakwaterOptions,
-  MemoryStore,
-  type RateLimitDecision,
-  type RateLimitWindow,
-} from '@breakwater/core';
+import { type BreakwaterOptions, MemoryStore, type RateLimitDecision } from '@breakwater/core';
+import type { RateLimitWindow } from '@breakwater/core/extend';
 import { type ExpressBreakwater, breakwater as expressBreakwater } from '@breakwater/express';
 import { type KoaBreakwater, breakwater as koaBreakwater } from '@breakwater/koa';
 import Router from '@koa/router';
@@ -292,9 +288,6 @@ function esbuildBinary(): string {
  * from the repository's node_modules.
  */
 export async function bundle(entry: string, outfile: string): Promise<void> {
-  const alias = ['core', 'express', 'koa', 'http-pool', 'redis-pool'].map(
-    (p) => `--alias:@breakwater/${p}=${join(root, `packages/${p}/src/index.ts`)}`,
-  );
   await promisify(execFile)(esbuildBinary(), [
     entry,
     '--bundle',
@@ -302,7 +295,8 @@ export async function bundle(entry: string, outfile: string): Promise<void> {
     '--format=esm',
     '--log-level=error',
     `--outfile=${outfile}`,
-    ...alias,
+    // The packages' `source` export: their TypeScript, every entry point of each.
+    '--conditions=source',
     // CommonJS dependencies bundled into ESM still call require().
     "--banner:js=import { createRequire as __bwCreateRequire } from 'node:module'; const require = __bwCreateRequire(import.meta.url);",
     '--external:undici',

@@ -6,7 +6,8 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { BreakwaterContext, BreakwaterOptions, RouteGuard, RoutePolicy } from '@breakwater/core';
+import type { BreakwaterContext, BreakwaterOptions, RoutePolicy } from '@breakwater/core';
+import type { RouteGuard } from '@breakwater/core/adapter';
 import { breakwater as expressBreakwater } from '@breakwater/express';
 import { breakwater as koaBreakwater } from '@breakwater/koa';
 import Router from '@koa/router';
@@ -30,7 +31,7 @@ export interface TestApp {
   flavor: string;
   url: string;
   server: http.Server;
-  bw: { core: import('@breakwater/core').BreakwaterCore; close(): Promise<void> };
+  bw: { core: import('@breakwater/core/adapter').BreakwaterCore; close(): Promise<void> };
   close(): Promise<void>;
 }
 

@@ -56,11 +56,11 @@ test('a process that closes its pool exits by itself', async () => {
     format: 'esm',
     logLevel: 'error',
     outfile: out,
-    alias: {
-      '@breakwater/core': join(root, 'packages/core/src/index.ts'),
-      '@breakwater/http-pool': join(root, 'packages/http-pool/src/index.ts'),
-      undici: join(root, 'packages/http-pool/node_modules/undici'),
-    },
+    // The packages' `source` export: their TypeScript, every entry point of each.
+    conditions: ['source'],
+    // The child's file is outside the repository: resolve packages from its node_modules.
+    nodePaths: [join(root, 'node_modules')],
+    alias: { undici: join(root, 'packages/http-pool/node_modules/undici') },
     external: ['prom-client'],
     // undici is CommonJS: give the ESM bundle a `require` for its node: built-ins.
     banner: {

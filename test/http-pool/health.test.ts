@@ -1,9 +1,6 @@
-import {
-  BreakwaterCore,
-  isPoolQueueFullError,
-  isPoolUnhealthyError,
-  type PoolHealthCheckEvent,
-} from '@breakwater/core';
+import { isPoolQueueFullError, isPoolUnhealthyError } from '@breakwater/core';
+import { BreakwaterCore } from '@breakwater/core/adapter';
+import type { PoolHealthCheckEvent } from '@breakwater/core/extend';
 import { HttpPool } from '@breakwater/http-pool';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ok, type Upstream, until, upstream } from './upstream.js';

@@ -4,7 +4,7 @@
  * waiting on its signal (a long poll) would hold its bulkhead slot forever.
  */
 import net from 'node:net';
-import type { RouteGuard } from '@breakwater/core';
+import type { RouteGuard } from '@breakwater/core/adapter';
 import { afterEach, describe, expect, test } from 'vitest';
 import { flavors, type TestApp, until } from '../helpers/apps.js';
 

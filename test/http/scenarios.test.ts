@@ -409,6 +409,39 @@ describe.each(flavors)('$name', (flavor) => {
     expect((await request(url).get('/s2')).body.code).toBe('CIRCUIT_OPEN');
   });
 
+  test("HEAD shares the GET route's policies: the same quota, the same breaker, the same bulkhead", async () => {
+    const { url, bw } = await start([
+      {
+        path: '/quota',
+        policy: { rateLimit: { limit: 2, window: '1h', algorithm: 'fixed-window' } },
+        handler: ok,
+      },
+      {
+        path: '/down',
+        policy: { circuitBreaker: { consecutiveFailures: 1, openFor: '30s' } },
+        handler: () => ({ status: 500, body: { e: 1 } }),
+      },
+    ]);
+    // GET and HEAD draw from one quota: the HEAD after two GETs is refused, with r=0.
+    expect((await request(url).get('/quota')).status).toBe(200);
+    const h = await request(url).head('/quota');
+    expect(h.status).toBe(200);
+    expect(h.headers.ratelimit).toMatch(/^"per-hour";r=0;t=\d+$/);
+    const refused = await request(url).head('/quota');
+    expect(refused.status).toBe(429);
+    expect(refused.headers.ratelimit).toMatch(/^"per-hour";r=0;t=\d+$/);
+    expect((await request(url).get('/quota')).status).toBe(429);
+    // One failed GET opens the breaker for HEAD too.
+    expect((await request(url).get('/down')).status).toBe(500);
+    const open = await request(url).head('/down');
+    expect(open.status).toBe(503);
+    expect(Number(open.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // One guard per route, shared by both methods (its bulkhead too, had it one).
+    const names = bw.core.guards.map((g) => g.name);
+    expect(names.filter((n) => n.endsWith(' /quota'))).toEqual(['GET /quota']);
+    expect(guard('GET /down').breaker?.state).toBe('open');
+  });
+
   test('unguarded routes are untouched', async () => {
     const { url } = await start([{ path: '/plain', policy: false, handler: ok }]);
     const r = await request(url).get('/plain');

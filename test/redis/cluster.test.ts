@@ -4,7 +4,7 @@
  * ioredis's Cluster client: no CROSSSLOT, limits exact, keys spread over the masters.
  */
 
-import type { RateLimitWindow } from '@breakwater/core';
+import type { RateLimitWindow } from '@breakwater/core/extend';
 import { RedisPool, RedisRateLimitStore } from '@breakwater/redis-pool';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';

@@ -3,7 +3,8 @@
  * every algorithm and for several windows at once: a shared table of cases at the exact
  * boundaries, then random sequences. Both stores read the same injected clock.
  */
-import { type Clock, MemoryStore, type RateLimitDecision, type RateLimitWindow } from '@breakwater/core';
+import { type Clock, MemoryStore, type RateLimitDecision } from '@breakwater/core';
+import type { RateLimitWindow } from '@breakwater/core/extend';
 import { RedisRateLimitStore } from '@breakwater/redis-pool';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';

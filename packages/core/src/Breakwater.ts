@@ -5,19 +5,13 @@ import type { BulkheadOptions } from './bulkhead/Bulkhead.js';
 import { BulkheadRegistry } from './bulkhead/BulkheadRegistry.js';
 import { ChaosControl } from './chaos/ChaosControl.js';
 import { ConfigError } from './errors.js';
-import { type BuildContext, buildPolicies } from './guard/build.js';
-import { checkRoutePolicy, hasProtection, mergePolicy, type RoutePolicy } from './guard/policy.js';
+import type { BuildContext } from './guard/build.js';
+import type { RoutePolicy } from './guard/policy.js';
 import type { RejectionReason } from './guard/problem.js';
-import { RouteGuard } from './guard/RouteGuard.js';
-import { RouteGuardCache } from './guard/RouteGuardCache.js';
-import type { RouteTable } from './guard/RouteTable.js';
-import {
-  buildEntryTable,
-  dropOwnBreaker,
-  planReconfigure,
-  type ReconfigureOptions,
-  type ReconfigureResult,
-} from './guard/reload.js';
+import type { RouteGuard } from './guard/RouteGuard.js';
+import type { RouteGuardCache } from './guard/RouteGuardCache.js';
+import { RouteRegistry } from './guard/RouteRegistry.js';
+import type { ReconfigureOptions, ReconfigureResult } from './guard/reload.js';
 import { HealthRegistry } from './health/HealthRegistry.js';
 import type { HealthOptions } from './health/types.js';
 import { BreakwaterMetrics } from './metrics/BreakwaterMetrics.js';
@@ -27,7 +21,6 @@ import { PoolManager } from './pools/PoolManager.js';
 import type { RateLimitStore } from './rate-limit/types.js';
 import { type Clock, systemClock } from './util/clock.js';
 import { Emitter, type Event } from './util/events.js';
-import { sameOptions } from './util/sameOptions.js';
 import { checkKeys, expectObject, isPlainObject } from './util/validate.js';
 
 /** Options of `breakwater()`, shared by the Express and Koa adapters. */
@@ -60,21 +53,6 @@ export interface BreakwaterOptions<Policy extends RoutePolicy = RoutePolicy> {
   overload?: OverloadOptions | false;
 }
 
-/** A `routes` entry: its guard, and whether a `route()` middleware has taken the route over. */
-export interface EntrySlot {
-  key: string;
-  /** The guard's name, and the option path for errors. */
-  name: string;
-  path: string;
-  /** The entry as configured (merged under a claiming route()'s policy). */
-  policy: RoutePolicy | undefined;
-  /** `defaults` ⊕ the entry: what the middleware applies. Undefined for a route()'s claim. */
-  merged: RoutePolicy | undefined;
-  /** Built at the entry's first request. */
-  guard: RouteGuard | undefined;
-  claimed: boolean;
-}
-
 const KNOWN = [
   'registry',
   'prefix',
@@ -96,8 +74,10 @@ export interface RejectionEvent {
 }
 
 /**
- * The framework-neutral half of a Breakwater instance: options, the route table, guards,
- * shared breakers and pools. Adapters wrap one and only translate requests.
+ * The framework-neutral half of a Breakwater instance. It wires the parts together and
+ * closes them: the route registry (routes, guards, reconfiguration), shared breakers and
+ * bulkheads, pools, health, metrics, load shedding and chaos. Adapters reach it through
+ * `createBreakwater()` and only translate requests.
  */
 export class BreakwaterCore {
   readonly clock: Clock;
@@ -106,8 +86,8 @@ export class BreakwaterCore {
   readonly bulkheads: BulkheadRegistry;
   readonly pools: PoolManager;
   readonly options: Readonly<BreakwaterOptions>;
-  /** Every guard built so far. */
-  readonly guards: RouteGuard[] = [];
+  /** The route table, its guards and reconfiguration. */
+  readonly routes: RouteRegistry;
   /** Health checks: pools, breakers and registered checks. */
   readonly health: HealthRegistry;
   /** This instance's metrics; undefined with `metrics: false`. */
@@ -116,30 +96,14 @@ export class BreakwaterCore {
   readonly overload: OverloadControl | undefined;
   /** Chaos injection, turned on and off at run time per route (`bw.chaos`). */
   readonly chaos: ChaosControl;
-  // Not readonly: `reconfigure()` swaps them (with `routes` and `breakerOptions`) at once.
-  private defaults: RoutePolicy | undefined;
-  private table: RouteTable<EntrySlot> | undefined;
-  private routes: Record<string, RoutePolicy> | undefined;
-  private breakerOptions: Record<string, CircuitBreakerOptions> = {};
-  /** Every `route()` middleware's guards, rebuilt by `reconfigure()`. */
-  private readonly caches: RouteGuardCache[] = [];
   private readonly reconfigureEmitter = new Emitter<ReconfigureResult>();
-  private readonly ctx: BuildContext;
-  private readonly guardEmitter = new Emitter<RouteGuard>();
   private readonly rejectEmitter = new Emitter<RejectionEvent>();
   private closing = false;
   private closed: Promise<void> | undefined;
-  /** Fires for each guard built (metrics register the guard's policies here). */
-  readonly onGuard: Event<RouteGuard> = this.guardEmitter.event;
   /** Fires on every refusal. */
   readonly onRejected: Event<RejectionEvent> = this.rejectEmitter.event;
   /** Fires after each successful `reconfigure()`, with what it changed. */
   readonly onReconfigure: Event<ReconfigureResult> = this.reconfigureEmitter.event;
-  private readonly hooks = {
-    onRejected: (guard: RouteGuard, reason: RejectionReason) => {
-      if (this.rejectEmitter.size > 0) this.rejectEmitter.fire({ route: guard.name, reason });
-    },
-  };
 
   constructor(options: BreakwaterOptions = {}) {
     const o = expectObject(options, 'breakwater');
@@ -162,35 +126,35 @@ export class BreakwaterCore {
       options.overload === undefined || options.overload === false
         ? undefined
         : new OverloadControl(options.overload, this.clock);
-    this.ctx = {
+    const ctx: BuildContext = {
       clock: this.clock,
       breakers: this.breakers,
       bulkheads: this.bulkheads,
       store,
       shedder: this.overload?.shedder,
     };
-
+    let breakerOptions: Record<string, CircuitBreakerOptions> | undefined;
     if (options.breakers !== undefined) {
       const b = expectObject(options.breakers, 'breakwater.breakers');
       for (const [name, bo] of Object.entries(b))
         this.breakers.create(name, bo as CircuitBreakerOptions, `breakwater.breakers.${name}`);
-      this.breakerOptions = b as Record<string, CircuitBreakerOptions>;
+      breakerOptions = b as Record<string, CircuitBreakerOptions>;
     }
     if (options.bulkheads !== undefined) {
       const b = expectObject(options.bulkheads, 'breakwater.bulkheads');
       for (const [name, bo] of Object.entries(b))
         this.bulkheads.create(name, bo as BulkheadOptions, `breakwater.bulkheads.${name}`);
     }
-    if (options.defaults !== undefined) {
-      this.defaults = checkRoutePolicy(options.defaults, 'breakwater.defaults');
-      // Validate now; each route builds its own instances later.
-      buildPolicies(this.defaults, 'defaults', 'breakwater.defaults', this.ctx, false);
-    }
-    if (options.routes !== undefined) {
-      // Validated now, built at each entry's first request (see buildEntryTable).
-      this.table = buildEntryTable(options.routes, this.defaults, this.ctx);
-      this.routes = options.routes;
-    }
+    const rejectEmitter = this.rejectEmitter;
+    this.routes = new RouteRegistry(
+      ctx,
+      {
+        onRejected(guard, reason) {
+          if (rejectEmitter.size > 0) rejectEmitter.fire({ route: guard.name, reason });
+        },
+      },
+      { defaults: options.defaults, routes: options.routes, breakerOptions },
+    );
     this.health = new HealthRegistry(this, options.health);
     // Before metrics, which count its injections; before any guard, which it adopts.
     this.chaos = new ChaosControl(this);
@@ -207,6 +171,16 @@ export class BreakwaterCore {
     this.overload?.start();
   }
 
+  /** Every guard built so far. */
+  get guards(): readonly RouteGuard[] {
+    return this.routes.guards;
+  }
+
+  /** Fires for each guard built (metrics register the guard's policies here). */
+  get onGuard(): Event<RouteGuard> {
+    return this.routes.onGuard;
+  }
+
   /** True once `close()` has begun: readiness fails and new work should be refused. */
   get isClosing(): boolean {
     return this.closing;
@@ -214,77 +188,17 @@ export class BreakwaterCore {
 
   /** Whether the middleware must look requests up in the `routes` table at all. */
   get hasRouteTable(): boolean {
-    return this.table !== undefined;
+    return this.routes.hasTable;
   }
 
   /** The guard of the `routes` entry matching this request, unless a `route()` took it over. */
   entryGuard(method: string, path: string): RouteGuard | undefined {
-    const slot = this.table?.match(method, path);
-    if (slot === undefined || slot.claimed || slot.merged === undefined) return undefined;
-    if (slot.guard === undefined && hasProtection(slot.merged))
-      slot.guard = this.buildGuard(slot.name, slot.merged, slot.path);
-    return slot.guard;
+    return this.routes.entryGuard(method, path);
   }
 
-  /**
-   * Validates a `route()` policy at start-up, before its route pattern is known: builds
-   * the policies once, registering nothing.
-   */
   /** Validates a `route()` policy now and returns the cache its middleware resolves guards from. */
   routeGuards(policy: RoutePolicy): RouteGuardCache {
-    this.validateRoutePolicy(policy, 'route');
-    const cache = new RouteGuardCache(this, policy);
-    this.caches.push(cache);
-    return cache;
-  }
-
-  validateRoutePolicy(policy: RoutePolicy, path = 'route'): void {
-    buildPolicies(
-      mergePolicy(this.defaults, checkRoutePolicy(policy, path)),
-      'validation',
-      path,
-      this.ctx,
-      false,
-    );
-  }
-
-  /**
-   * The guard for a `route()` policy on a matched route: `defaults`, then the `routes`
-   * entry with the same key, then `policy`. Marks the entry as taken over, so the
-   * middleware leaves such requests to the route. Callers cache the result per route.
-   */
-  routeGuard(policy: RoutePolicy, method: string, pattern: string): RouteGuard | undefined {
-    let entryPolicy: RoutePolicy | undefined;
-    let entryGuard: RouteGuard | undefined;
-    let entryMerged: RoutePolicy | undefined;
-    if (this.table !== undefined) {
-      // An entry for any method ('/pattern') still applies to this method's route.
-      const anyMethod = this.table.get(undefined, pattern);
-      const slot = this.table.getOrAdd(method, pattern, () => ({
-        key: `${method} ${pattern}`,
-        name: `${method} ${pattern}`,
-        path: 'route',
-        policy: anyMethod?.policy,
-        merged: undefined,
-        guard: undefined,
-        claimed: true,
-      }));
-      slot.claimed = true;
-      entryPolicy = slot.policy;
-      entryGuard = slot.guard;
-      entryMerged = slot.merged;
-      slot.guard = undefined;
-    }
-    const merged = mergePolicy(mergePolicy(this.defaults, entryPolicy), policy);
-    const name = merged.name ?? `${method} ${pattern}`;
-    // The entry guarded requests before this route claimed it: its guard carries on when the
-    // route adds nothing to its policies (`bw.route()` on a configured route), else gives way.
-    if (entryGuard !== undefined) {
-      if (entryGuard.name === name && sameOptions(entryMerged, merged)) return entryGuard;
-      this.retire(entryGuard, entryMerged);
-    }
-    if (!hasProtection(merged)) return undefined;
-    return this.buildGuard(name, merged, 'route');
+    return this.routes.routeGuards(policy);
   }
 
   /**
@@ -300,24 +214,7 @@ export class BreakwaterCore {
    * options need a restart.
    */
   reconfigure(options: ReconfigureOptions): ReconfigureResult {
-    const plan = planReconfigure(
-      {
-        ctx: this.ctx,
-        defaults: this.defaults,
-        routes: this.routes,
-        table: this.table,
-        breakerOptions: this.breakerOptions,
-        caches: this.caches,
-        addGuard: (name, policies) => this.addGuard(new RouteGuard(name, policies, this.clock, this.hooks)),
-        dropGuard: (guard) => this.forget(guard),
-      },
-      options,
-    );
-    const result = plan.apply();
-    this.defaults = plan.defaults;
-    this.routes = plan.routes;
-    this.table = plan.table;
-    this.breakerOptions = plan.breakerOptions;
+    const result = this.routes.plan(options).apply();
     this.reconfigureEmitter.fire(result);
     return result;
   }
@@ -338,29 +235,5 @@ export class BreakwaterCore {
       this.metrics?.dispose();
     })();
     return this.closed;
-  }
-
-  /** Forgets a guard that has been replaced: its own breaker leaves the registry. */
-  private retire(guard: RouteGuard, policy: RoutePolicy | undefined): void {
-    this.forget(guard);
-    dropOwnBreaker(this.breakers, guard, policy);
-  }
-
-  /** Takes a replaced guard out of `guards`. */
-  private forget(guard: RouteGuard): void {
-    const i = this.guards.indexOf(guard);
-    if (i !== -1) this.guards.splice(i, 1);
-  }
-
-  private buildGuard(name: string, policy: RoutePolicy, path: string): RouteGuard {
-    return this.addGuard(
-      new RouteGuard(name, buildPolicies(policy, name, path, this.ctx), this.clock, this.hooks),
-    );
-  }
-
-  private addGuard(guard: RouteGuard): RouteGuard {
-    this.guards.push(guard);
-    this.guardEmitter.fire(guard);
-    return guard;
   }
 }

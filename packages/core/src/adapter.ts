@@ -1,64 +1,28 @@
-import type { BreakwaterCore } from './Breakwater.js';
-import type { ReconfigureOptions, ReconfigureResult } from './guard/reload.js';
-import type { HealthCheck, HealthCheckOptions, HealthKind } from './health/types.js';
-import type { Disposable } from './util/events.js';
-
 /**
- * What `breakwater()` returns in every adapter, `Handler` being the framework's
- * middleware type and `Policy` its route policy. Adapters only translate requests; this
- * surface is the same for all of them.
+ * @breakwater/core/adapter: what a framework adapter is built from. An adapter implements
+ * {@link AdapterIO} (its handlers) and a {@link GuardCall} subclass (one request's I/O);
+ * `createBreakwater()` assembles the rest.
+ * @packageDocumentation
  */
-export interface BreakwaterAdapter<Handler, Policy> {
-  /** The framework-neutral instance underneath: breakers, guards, pools. */
-  readonly core: BreakwaterCore;
-  /** Shared pools, reachable inside handlers. */
-  readonly pools: BreakwaterCore['pools'];
-  /** Shared circuit breakers by name. */
-  readonly breakers: BreakwaterCore['breakers'];
-  /**
-   * Chaos injection at run time: `chaos.enable(route?, overrides?)`, `chaos.disable(route?)`,
-   * `chaos.list()`. Routes by name, as in metrics.
-   */
-  readonly chaos: BreakwaterCore['chaos'];
-  /** App-level middleware: request metrics, and `routes` entries. Mount it first. */
-  middleware(): Handler;
-  /** Route-level middleware applying `policy` (merged over `defaults` and any `routes` entry). */
-  route(policy?: Policy): Handler;
-  /**
-   * The metrics endpoint: the registry's exposition, as OpenMetrics when the scraper's
-   * `Accept` asks for it, else the Prometheus text format.
-   */
-  metrics(): Handler;
-  /**
-   * Health endpoints (`application/health+json`): `health('live')`, `health('ready')`,
-   * `health()` detailed; and `health.register(name, check, { critical })` to add checks.
-   */
-  readonly health: HealthEndpoints<Handler>;
-  /**
-   * The admin endpoint: `GET` lists breakers, bulkheads, limiters and pools; `POST`
-   * `{ breaker, action: 'reset' | 'open' | 'close' }` acts on a breaker. It has no
-   * authentication of its own: mount it behind yours.
-   */
-  admin(): Handler;
-  /**
-   * Replaces `routes`, `defaults` and shared `breakers` without a restart, e.g. from a
-   * reloaded config file: validated first (a `ConfigError` with the option path, and
-   * nothing changes), then swapped at once, keeping the state of every breaker and limiter
-   * whose options did not change. See `BreakwaterCore.reconfigure()`.
-   *
-   * ```ts
-   * bw.reconfigure({ routes: { 'GET /api/x': { rateLimit: { limit: 5, window: '1m' } } } });
-   * ```
-   */
-  reconfigure(options: ReconfigureOptions<Policy>): ReconfigureResult;
-  /** Closes pools and stops background work; readiness answers 503 from the start. Safe to call twice. */
-  close(): Promise<void>;
-}
 
-/** `bw.health`: an endpoint factory that also registers checks. */
-export interface HealthEndpoints<Handler> {
-  /** `'live'`: 200 while the process answers. `'ready'`: 503 on fail or shutdown. Default: detailed. */
-  (kind?: HealthKind): Handler;
-  /** Adds a check; critical by default (its failure fails readiness). The Disposable removes it. */
-  register(name: string, check: HealthCheck, options?: HealthCheckOptions): Disposable;
-}
+export { type AdminAction, AdminApi, type AdminRequest, type AdminSnapshot } from './admin/AdminApi.js';
+export type { EndpointAnswer } from './admin/answer.js';
+export { MAX_ADMIN_BODY_BYTES, readBody } from './admin/readBody.js';
+export { BreakwaterCore } from './Breakwater.js';
+export type { ChaosCall } from './chaos/Chaos.js';
+export { type DeadlineStart, Engine, type EngineSteps } from './engine/Engine.js';
+export { EngineCall } from './engine/EngineCall.js';
+export type { CallInterceptor, InterceptedCall } from './engine/interceptor.js';
+export { Phase, Refused } from './engine/phase.js';
+export { type CallGuard, GuardCall } from './guard/GuardCall.js';
+export { hasProtection, mergePolicy } from './guard/policy.js';
+export { type GuardHooks, type GuardPolicies, RouteGuard } from './guard/RouteGuard.js';
+export { type GuardResolver, type ResolvedRoute, RouteGuardCache } from './guard/RouteGuardCache.js';
+export { RouteRegistry } from './guard/RouteRegistry.js';
+export { HealthRegistry, type HealthSources } from './health/HealthRegistry.js';
+export type { AdapterIO, Endpoint, EndpointRequest, MiddlewareHost } from './kit/AdapterIO.js';
+export { createBreakwater } from './kit/createBreakwater.js';
+export type { BreakwaterMetrics, MetricsOptions } from './metrics/BreakwaterMetrics.js';
+export { type MetricsAnswer, prefersOpenMetrics, renderMetrics } from './metrics/exposition.js';
+export { type RouteSeries, UNMATCHED_ROUTE } from './metrics/RouteSeries.js';
+export { promiseFor, type Settles } from './util/promiseFor.js';

@@ -1,4 +1,5 @@
-import { GuardCall, Phase, type Refusal, type RouteGuard } from '@breakwater/core';
+import type { Refusal } from '@breakwater/core';
+import { GuardCall, type RouteGuard } from '@breakwater/core/adapter';
 import type { NextFunction, Request, Response } from 'express';
 import { detach, sendRefusal } from './respond.js';
 
@@ -83,7 +84,7 @@ export class ExpressCall extends GuardCall {
 
   /** The detached response's `end()`: the late handler has ended, unless a late onReject wrote it. */
   private readonly onLateEnd = (): void => {
-    if (this.lateReject === undefined) return this.guard.finish(this, 0, undefined);
+    if (this.lateReject === undefined) return this.finish(0, undefined);
     this.lateRejectEnds++;
   };
 
@@ -93,7 +94,7 @@ export class ExpressCall extends GuardCall {
     // Read as the handler's: a slot held forever (an onReject that writes nothing while the
     // handler ends) is worse than one released early (an onReject that writes after an
     // await, which the timeout path ignores anyway, while the handler still runs).
-    if (this.lateRejectEnds >= 1) this.guard.finish(this, 0, undefined);
+    if (this.lateRejectEnds >= 1) this.finish(0, undefined);
   };
 
   /**
@@ -127,21 +128,14 @@ function responseClosed(res: Response, call: ExpressCall): void {
   // Once per response, whichever listener gets here first.
   if (call.closeSeen) return;
   call.closeSeen = true;
-  const guard = call.guard;
-  switch (call.phase) {
-    case Phase.Running:
-      if (res.writableEnded) guard.finish(call, res.statusCode, undefined);
-      else {
-        guard.clientGone(call);
-        // The handler is still running: its slot is released when it ends.
-        detach(res, () => guard.finish(call, 0, undefined));
-      }
-      return;
-    case Phase.Queued:
-    case Phase.Limiting:
-      guard.clientGone(call);
-      return;
-  }
+  if (call.isRunning) {
+    if (res.writableEnded) call.finish(res.statusCode, undefined);
+    else {
+      call.clientGone();
+      // The handler is still running: its slot is released when it ends.
+      detach(res, () => call.finish(0, undefined));
+    }
+  } else if (call.waiting) call.clientGone();
 }
 
 export function attach(res: Response, call: ExpressCall): void {

@@ -1,21 +1,16 @@
-import {
-  AdminApi,
-  type BreakwaterAdapter,
-  type BreakwaterContext,
-  BreakwaterCore,
-  type BreakwaterMetrics,
-  type BreakwaterOptions,
-  ConfigError,
-  type EndpointAnswer,
-  type HealthCheck,
-  type HealthCheckOptions,
-  type HealthEndpoints,
-  type HealthKind,
-  HealthRegistry,
-  type ReconfigureOptions,
-  type RouteGuard,
-  type RoutePolicy,
+import type {
+  BreakwaterAdapter,
+  BreakwaterContext,
+  BreakwaterOptions,
+  HealthEndpoints,
+  RoutePolicy,
 } from '@breakwater/core';
+import {
+  type AdapterIO,
+  createBreakwater,
+  type EndpointAnswer,
+  type RouteGuard,
+} from '@breakwater/core/adapter';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { attach, ExpressCall, type ExpressOnReject } from './ExpressCall.js';
 import { routePattern } from './route-pattern.js';
@@ -48,15 +43,6 @@ function send(res: Response, a: EndpointAnswer): void {
   res.end(a.body);
 }
 
-/**
- * The route label of a finished request: Express's matched route with its mount path,
- * read at response end; one shared label when no route matched.
- */
-function requestSeries(m: BreakwaterMetrics, req: Request) {
-  const pattern = routePattern(req);
-  return pattern === undefined ? m.unmatched : m.route(pattern);
-}
-
 /** A route's pattern for its guard's name; mounted with app.use() there is none: name the policy with `name`. */
 function patternOf(req: Request): string {
   return routePattern(req) ?? '*';
@@ -70,6 +56,63 @@ function guardRequest(guard: RouteGuard, req: Request, res: Response, next: Next
   guard.start(call);
 }
 
+const io: AdapterIO<RequestHandler> = {
+  middleware(host) {
+    const m = host.metrics;
+    if (m !== undefined) {
+      return function breakwaterMiddleware(req, res, next) {
+        const start = m.now();
+        // A closure per request holds the start: storing it on `res` costs more, as Express
+        // gives each response a hidden class of its own (a property added builds a new one).
+        res.on('close', function breakwaterRequestDone(this: Response): void {
+          // 'close' without 'finish': the client left before the answer was out (nginx's 499).
+          const status = this.writableFinished ? this.statusCode : 499;
+          // Express's matched route with its mount path, read at response end.
+          const pattern = routePattern(req);
+          (pattern === undefined ? m.unmatched : m.route(pattern)).observe(
+            req.method,
+            status,
+            m.now() - start,
+          );
+        });
+        if (host.hasRouteTable) {
+          const guard = host.entryGuard(req.method, req.path);
+          if (guard !== undefined) return guardRequest(guard, req, res, next);
+        }
+        next();
+      };
+    }
+    return function breakwaterMiddleware(req, res, next) {
+      if (!host.hasRouteTable) return next();
+      const guard = host.entryGuard(req.method, req.path);
+      if (guard === undefined) return next();
+      guardRequest(guard, req, res, next);
+    };
+  },
+
+  route(guards) {
+    return function breakwaterRoute(req, res, next) {
+      // Resolving the guard claims this route's `routes` entry. A request the app middleware
+      // already guarded (only before that claim) is not guarded twice.
+      const guard = guards.get(req.route, req.method, patternOf, req);
+      if (req.breakwater !== undefined || guard === null) return next();
+      guardRequest(guard, req, res, next);
+    };
+  },
+
+  endpoint(serve) {
+    return function breakwaterEndpoint(req, res, next) {
+      serve({
+        method: req.method,
+        accept: req.headers.accept,
+        query: req.query as Record<string, unknown>,
+        body: req.body,
+        stream: req,
+      }).then((a) => send(res, a), next);
+    };
+  },
+};
+
 /**
  * Creates a Breakwater instance for Express 4 or 5.
  *
@@ -80,98 +123,5 @@ function guardRequest(guard: RouteGuard, req: Request, res: Response, next: Next
  * ```
  */
 export function breakwater(options: ExpressBreakwaterOptions = {}): ExpressBreakwater {
-  const core = new BreakwaterCore(options as BreakwaterOptions);
-
-  function middleware(): RequestHandler {
-    const m = core.metrics;
-    if (m !== undefined) {
-      return function breakwaterMiddleware(req, res, next) {
-        const start = m.now();
-        // A closure per request holds the start: storing it on `res` costs more, as Express
-        // gives each response a hidden class of its own (a property added builds a new one).
-        res.on('close', function breakwaterRequestDone(this: Response): void {
-          // 'close' without 'finish': the client left before the answer was out (nginx's 499).
-          const status = this.writableFinished ? this.statusCode : 499;
-          requestSeries(m, req).observe(req.method, status, m.now() - start);
-        });
-        // Read per request: reconfigure() may add or drop the `routes` table.
-        if (core.hasRouteTable) {
-          const guard = core.entryGuard(req.method, req.path);
-          if (guard !== undefined) return guardRequest(guard, req, res, next);
-        }
-        next();
-      };
-    }
-    return function breakwaterMiddleware(req, res, next) {
-      if (!core.hasRouteTable) return next();
-      const guard = core.entryGuard(req.method, req.path);
-      if (guard === undefined) return next();
-      guardRequest(guard, req, res, next);
-    };
-  }
-
-  function route(policy: ExpressRoutePolicy = {}): RequestHandler {
-    const guards = core.routeGuards(policy as RoutePolicy);
-    return function breakwaterRoute(req, res, next) {
-      // Resolving the guard claims this route's `routes` entry. A request the app middleware
-      // already guarded (only before that claim) is not guarded twice.
-      const guard = guards.get(req.route, req.method, patternOf, req);
-      if (req.breakwater !== undefined || guard === null) return next();
-      guardRequest(guard, req, res, next);
-    };
-  }
-
-  function metrics(): RequestHandler {
-    const m = core.metrics;
-    if (m === undefined) throw new ConfigError('breakwater.metrics', false, 'metrics on to mount metrics()');
-    return function breakwaterMetrics(req, res, next) {
-      m.render(req.headers.accept).then((a) => {
-        res.statusCode = 200;
-        res.setHeader('Content-Type', a.contentType);
-        res.end(a.body);
-      }, next);
-    };
-  }
-
-  const health = Object.assign(
-    function health(kind?: HealthKind): RequestHandler {
-      const k = HealthRegistry.checkKind(kind);
-      return function breakwaterHealth(_req, res, next) {
-        core.health.answer(k).then((a) => send(res, a), next);
-      };
-    },
-    {
-      register: (name: string, check: HealthCheck, opts?: HealthCheckOptions) =>
-        core.health.register(name, check, opts),
-    },
-  );
-
-  let adminApi: AdminApi | undefined;
-  function admin(): RequestHandler {
-    const api = (adminApi ??= new AdminApi(core));
-    return function breakwaterAdmin(req, res, next) {
-      api
-        .handle({
-          method: req.method,
-          query: req.query as Record<string, unknown>,
-          body: req.body,
-          stream: req,
-        })
-        .then((a) => send(res, a), next);
-    };
-  }
-
-  return {
-    core,
-    pools: core.pools,
-    breakers: core.breakers,
-    chaos: core.chaos,
-    middleware,
-    route,
-    metrics,
-    health,
-    admin,
-    reconfigure: (o) => core.reconfigure(o as ReconfigureOptions),
-    close: () => core.close(),
-  };
+  return createBreakwater(options, io);
 }

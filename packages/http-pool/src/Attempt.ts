@@ -1,11 +1,5 @@
-import {
-  type CircuitBreaker,
-  CircuitOpenError,
-  type Clock,
-  REJECTED,
-  TimeoutError,
-  type TimerHandle,
-} from '@breakwater/core';
+import { type CircuitBreaker, CircuitOpenError, type Clock, TimeoutError, type TimerHandle } from '@breakwater/core';
+import { REJECTED } from '@breakwater/core/extend';
 import type { Dispatcher } from 'undici';
 import { BufferingHandler } from './BufferingHandler.js';
 import { HttpResponse, type ResponseHeaders } from './HttpResponse.js';

@@ -1,21 +1,5 @@
-import {
-  type CircuitBreaker,
-  type Clock,
-  Emitter,
-  isBreakwaterError,
-  type Pool,
-  PoolClosedError,
-  type PoolEvents,
-  type PoolHealth,
-  type PoolHealthCheckEvent,
-  PoolQueueFullError,
-  PoolQueueTimeoutError,
-  type PoolStats,
-  PoolUnhealthyError,
-  parseDuration,
-  Retry,
-  systemClock,
-} from '@breakwater/core';
+import { type CircuitBreaker, type Clock, isBreakwaterError, type Pool, PoolClosedError, type PoolHealth, PoolQueueFullError, PoolQueueTimeoutError, type PoolStats, PoolUnhealthyError, parseDuration, Retry } from '@breakwater/core';
+import { Emitter, type PoolEvents, type PoolHealthCheckEvent, systemClock } from '@breakwater/core/extend';
 import { Attempt, type AttemptHost } from './Attempt.js';
 import { HealthChecker } from './HealthChecker.js';
 import type { HttpResponse } from './HttpResponse.js';

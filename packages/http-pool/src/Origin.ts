@@ -1,4 +1,5 @@
-import { type Clock, errorCode } from '@breakwater/core';
+import { type Clock } from '@breakwater/core';
+import { errorCode } from '@breakwater/core/extend';
 import { Client, type Dispatcher, Pool } from 'undici';
 import { OriginHealth } from './OriginHealth.js';
 import type { ResolvedHealthCheck, ResolvedHttpPoolOptions } from './options.js';

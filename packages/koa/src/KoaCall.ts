@@ -1,11 +1,5 @@
-import {
-  GuardCall,
-  Phase,
-  PROBLEM_CONTENT_TYPE,
-  promiseFor,
-  type Refusal,
-  type RouteGuard,
-} from '@breakwater/core';
+import { PROBLEM_CONTENT_TYPE, type Refusal } from '@breakwater/core';
+import { GuardCall, promiseFor, type RouteGuard } from '@breakwater/core/adapter';
 import type { Context, Next } from 'koa';
 
 /** Koa `onReject`: render the refusal yourself on `ctx`. */
@@ -146,28 +140,28 @@ export class KoaCall extends GuardCall {
   }
 
   private readonly onHandlerDone = (): void => {
-    const wasLate = this.phase !== Phase.Running;
-    this.guard.finish(this, this.ctx.status, undefined);
-    if (!wasLate) this.resolve();
+    // After a timeout `done` has settled already; resolving again is a no-op.
+    this.finish(this.ctx.status, undefined);
+    this.resolve();
   };
 
   private readonly onHandlerError = (err: unknown): void => {
-    const wasLate = this.phase !== Phase.Running;
+    const wasLate = this.late;
     const e = err as { status?: unknown; statusCode?: unknown } | null;
     const s =
       typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
     // ctx.throw(404) and friends are answers, not failures of the route.
-    this.guard.finish(this, s, s >= 500 ? err : undefined);
+    this.finish(s, s >= 500 ? err : undefined);
     // After a timeout the answer is out: a late error has nowhere to go and must not surface.
     if (!wasLate) this.reject(err);
   };
 
   /** Called by the response's 'close' listener when the client left early. */
   clientClosed(): void {
-    const before = this.phase;
-    this.guard.clientGone(this);
+    const waiting = this.waiting;
+    this.clientGone();
     // Queued or waiting on the store: the handler will never run, so settle now.
-    if (before === Phase.Queued || before === Phase.Limiting) this.resolve();
+    if (waiting) this.resolve();
   }
 }
 

@@ -1,21 +1,17 @@
 import type { ServerResponse } from 'node:http';
-import {
-  AdminApi,
-  type BreakwaterAdapter,
-  type BreakwaterContext,
-  BreakwaterCore,
-  type BreakwaterOptions,
-  ConfigError,
-  type EndpointAnswer,
-  type HealthCheck,
-  type HealthCheckOptions,
-  type HealthEndpoints,
-  type HealthKind,
-  HealthRegistry,
-  type ReconfigureOptions,
-  type RouteGuard,
-  type RoutePolicy,
+import type {
+  BreakwaterAdapter,
+  BreakwaterContext,
+  BreakwaterOptions,
+  HealthEndpoints,
+  RoutePolicy,
 } from '@breakwater/core';
+import {
+  type AdapterIO,
+  createBreakwater,
+  type EndpointAnswer,
+  type RouteGuard,
+} from '@breakwater/core/adapter';
 import type { Context, Middleware, Next } from 'koa';
 import { CLOSE_WATCHED, KoaCall, type KoaOnReject } from './KoaCall.js';
 
@@ -61,20 +57,9 @@ function matchedPattern(ctx: Context): string | undefined {
   return typeof p === 'string' ? p : p === undefined ? undefined : String(p);
 }
 
-/**
- * Creates a Breakwater instance for Koa 2 or 3.
- *
- * ```ts
- * const bw = breakwater();
- * app.use(bw.middleware());
- * router.get('/api/x', bw.route({ timeout: '2s' }), handler);
- * ```
- */
-export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
-  const core = new BreakwaterCore(options as BreakwaterOptions);
-
-  function middleware(): Middleware {
-    const m = core.metrics;
+const io: AdapterIO<Middleware> = {
+  middleware(host) {
+    const m = host.metrics;
     if (m !== undefined) {
       return function breakwaterMiddleware(ctx, next) {
         const start = m.now();
@@ -97,24 +82,22 @@ export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
         });
         // The listener above tells the request's guard, if any, that the client left.
         (ctx as Context & { [CLOSE_WATCHED]?: true })[CLOSE_WATCHED] = true;
-        // Read per request: reconfigure() may add or drop the `routes` table.
-        if (core.hasRouteTable) {
-          const guard = core.entryGuard(ctx.method, ctx.path);
+        if (host.hasRouteTable) {
+          const guard = host.entryGuard(ctx.method, ctx.path);
           if (guard !== undefined) return guardRequest(guard, ctx, next);
         }
         return next();
       };
     }
     return function breakwaterMiddleware(ctx, next) {
-      if (!core.hasRouteTable) return next();
-      const guard = core.entryGuard(ctx.method, ctx.path);
+      if (!host.hasRouteTable) return next();
+      const guard = host.entryGuard(ctx.method, ctx.path);
       if (guard === undefined) return next();
       return guardRequest(guard, ctx, next);
     };
-  }
+  },
 
-  function route(policy: KoaRoutePolicy = {}): Middleware {
-    const guards = core.routeGuards(policy as RoutePolicy);
+  route(guards) {
     return function breakwaterRoute(ctx, next) {
       // Resolving the guard claims this route's `routes` entry. A request the app middleware
       // already guarded (only before that claim) is not guarded twice.
@@ -123,52 +106,34 @@ export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
       if ((ctx.state as BreakwaterState).breakwater !== undefined || guard === null) return next();
       return guardRequest(guard, ctx, next);
     };
-  }
+  },
 
-  function metrics(): Middleware {
-    const m = core.metrics;
-    if (m === undefined) throw new ConfigError('breakwater.metrics', false, 'metrics on to mount metrics()');
-    return async function breakwaterMetrics(ctx) {
-      const a = await m.render(ctx.get('Accept') || undefined);
-      ctx.status = 200;
-      ctx.set('Content-Type', a.contentType);
-      ctx.body = a.body;
-    };
-  }
-
-  const health = Object.assign(
-    function health(kind?: HealthKind): Middleware {
-      const k = HealthRegistry.checkKind(kind);
-      return async function breakwaterHealth(ctx) {
-        send(ctx, await core.health.answer(k));
-      };
-    },
-    {
-      register: (name: string, check: HealthCheck, opts?: HealthCheckOptions) =>
-        core.health.register(name, check, opts),
-    },
-  );
-
-  let adminApi: AdminApi | undefined;
-  function admin(): Middleware {
-    const api = (adminApi ??= new AdminApi(core));
-    return async function breakwaterAdmin(ctx) {
+  endpoint(serve) {
+    return async function breakwaterEndpoint(ctx) {
       const body = (ctx.request as { body?: unknown }).body;
-      send(ctx, await api.handle({ method: ctx.method, query: ctx.query, body, stream: ctx.req }));
+      send(
+        ctx,
+        await serve({
+          method: ctx.method,
+          accept: ctx.get('Accept') || undefined,
+          query: ctx.query,
+          body,
+          stream: ctx.req,
+        }),
+      );
     };
-  }
+  },
+};
 
-  return {
-    core,
-    pools: core.pools,
-    breakers: core.breakers,
-    chaos: core.chaos,
-    middleware,
-    route,
-    metrics,
-    health,
-    admin,
-    reconfigure: (o) => core.reconfigure(o as ReconfigureOptions),
-    close: () => core.close(),
-  };
+/**
+ * Creates a Breakwater instance for Koa 2 or 3.
+ *
+ * ```ts
+ * const bw = breakwater();
+ * app.use(bw.middleware());
+ * router.get('/api/x', bw.route({ timeout: '2s' }), handler);
+ * ```
+ */
+export function breakwater(options: KoaBreakwaterOptions = {}): KoaBreakwater {
+  return createBreakwater(options, io);
 }

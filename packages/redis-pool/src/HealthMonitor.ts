@@ -1,4 +1,5 @@
-import type { PoolHealth, PoolHealthCheckEvent } from '@breakwater/core';
+import type { PoolHealth } from '@breakwater/core';
+import type { PoolHealthCheckEvent } from '@breakwater/core/extend';
 import type { ResolvedHealthCheck } from './options.js';
 
 /** One probe: did every PING answer in time, and how long the slowest took. */

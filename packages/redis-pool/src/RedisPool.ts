@@ -1,11 +1,5 @@
-import {
-  Emitter,
-  type Pool,
-  type PoolEvents,
-  type PoolHealth,
-  type PoolHealthCheckEvent,
-  type PoolStats,
-} from '@breakwater/core';
+import { type Pool, type PoolHealth, type PoolStats } from '@breakwater/core';
+import { Emitter, type PoolEvents, type PoolHealthCheckEvent } from '@breakwater/core/extend';
 import genericPool from 'generic-pool';
 import { Cluster } from 'ioredis';
 import { Backoff } from './Backoff.js';

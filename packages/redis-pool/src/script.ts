@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RateLimitWindow } from '@breakwater/core';
+import type { RateLimitWindow } from '@breakwater/core/extend';
 
 /**
  * The Lua of one rate-limit decision, generated per set of windows.

@@ -1,4 +1,5 @@
-import { ConfigError, parseDuration, validate } from '@breakwater/core';
+import { ConfigError, parseDuration } from '@breakwater/core';
+import { validate } from '@breakwater/core/extend';
 
 /**
  * Option checks, each throwing core's ConfigError with the option path and the bad value:

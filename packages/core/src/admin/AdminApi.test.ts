@@ -23,7 +23,7 @@ describe('AdminApi', () => {
       },
     });
     cores.push(c);
-    c.routeGuard({ chaos: { fault: { rate: 0.5, status: 502 } } }, 'GET', '/flaky');
+    c.routes.routeGuard({ chaos: { fault: { rate: 0.5, status: 502 } } }, 'GET', '/flaky');
     const body = JSON.parse((await new AdminApi(c).handle({ method: 'GET' })).body) as AdminSnapshot;
     expect(body.chaos).toEqual([
       expect.objectContaining({ route: 'GET /flaky', enabled: false, fault: { rate: 0.5, status: 502 } }),
@@ -36,7 +36,7 @@ describe('AdminApi', () => {
 
   test('GET lists breakers, bulkheads, limiters and pools with live numbers', async () => {
     const { c, api } = setup();
-    const g = c.routeGuard(
+    const g = c.routes.routeGuard(
       { rateLimit: { limit: 1, window: '1m' }, bulkhead: { maxConcurrent: 3 }, circuitBreaker: 'db' },
       'GET',
       '/x',

@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import { Bulkhead } from '../bulkhead/Bulkhead.js';
+import { Phase } from '../engine/phase.js';
 import { isConfigError } from '../errors.js';
-import { GuardCall, Phase } from '../guard/GuardCall.js';
+import { GuardCall } from '../guard/GuardCall.js';
 import type { Refusal } from '../guard/problem.js';
 import { RouteGuard } from '../guard/RouteGuard.js';
 import { systemClock } from '../util/clock.js';
@@ -46,7 +47,7 @@ class TestCall extends GuardCall {
   }
   end(status = 200) {
     this.answers.push(`handler ${status}`);
-    this.guard.finish(this, status, undefined);
+    this.finish(status, undefined);
   }
 }
 
@@ -119,7 +120,7 @@ describe('Chaos in the guard', () => {
     const g = guardWith(chaos, { timeoutMs: 10_000 });
     const a = new TestCall(g);
     g.start(a);
-    g.clientGone(a);
+    a.clientGone();
     await vi.advanceTimersByTimeAsync(0);
     expect(a.running).toBe(1);
     expect(a.signal.aborted).toBe(true);

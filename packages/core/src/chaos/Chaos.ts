@@ -1,10 +1,17 @@
-import { type GuardCall, Phase } from '../guard/GuardCall.js';
+import type { CallInterceptor, InterceptedCall } from '../engine/interceptor.js';
 import type { Refusal } from '../guard/problem.js';
-import type { RouteGuard } from '../guard/RouteGuard.js';
-import type { TimerHandle } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import { Emitter, type Event } from '../util/events.js';
 import { chaosFaultAnswer } from './faultAnswer.js';
 import { type ChaosOptions, type ChaosSettings, checkChaosOptions } from './options.js';
+
+/** A request chaos can hold back or answer itself: what the route's call offers it. */
+export interface ChaosCall extends InterceptedCall {
+  /** Ends the call as if its handler had answered with `status`. */
+  finish(status: number, error: unknown): void;
+  /** Sends an answer instead of the handler's. */
+  refuse(answer: Refusal): void;
+}
 
 /** What chaos injected into a call. */
 export type ChaosKind = 'latency' | 'fault';
@@ -32,7 +39,7 @@ export interface ChaosState {
  *   breaker records it like a real answer with that status, and the bulkhead slot is
  *   released before the answer goes out.
  */
-export class Chaos {
+export class Chaos implements CallInterceptor<ChaosCall> {
   /** Read by the guard on each call: a plain field, not a getter. */
   enabled: boolean;
   readonly injected = { latency: 0, fault: 0 };
@@ -77,7 +84,7 @@ export class Chaos {
    * Called by the guard in place of running a call's handler (the call is `Running`).
    * True when chaos took the call over: it will run the handler later or answer itself.
    */
-  intercept(guard: RouteGuard, call: GuardCall): boolean {
+  intercept(call: ChaosCall, clock: Clock): boolean {
     const s = this.settings;
     const when = s.when;
     if (when !== undefined) {
@@ -92,22 +99,22 @@ export class Chaos {
     const fault = s.faultRate > 0 && s.random() < s.faultRate;
     if (delay) {
       this.count('latency');
-      new DelayedCall(this, guard, call, fault).start(s.latencyMs);
+      new DelayedCall(this, clock, call, fault).start(s.latencyMs);
       return true;
     }
     if (fault) {
-      this.fail(guard, call);
+      this.fail(call);
       return true;
     }
     return false;
   }
 
   /** Answers the (running) call with the fault instead of its handler. */
-  fail(guard: RouteGuard, call: GuardCall): void {
+  fail(call: ChaosCall): void {
     this.count('fault');
     // Finish first: the breaker records the fault's status and the slot and deadline are
     // released, so nothing is left to release when the answer's 'close' arrives.
-    guard.finish(call, this.settings.faultStatus, undefined);
+    call.finish(this.settings.faultStatus, undefined);
     call.refuse(this.answer);
   }
 
@@ -128,8 +135,8 @@ class DelayedCall {
 
   constructor(
     private readonly chaos: Chaos,
-    private readonly guard: RouteGuard,
-    private readonly call: GuardCall,
+    private readonly clock: Clock,
+    private readonly call: ChaosCall,
     private readonly fault: boolean,
   ) {}
 
@@ -139,30 +146,28 @@ class DelayedCall {
     this.signal = signal;
     // The call's signal aborts on its deadline and when the client leaves.
     signal.addEventListener('abort', this.onAbort, { once: true });
-    this.timer = this.guard.clock.setTimeout(this.onTimer, ms);
+    this.timer = this.clock.setTimeout(this.onTimer, ms);
   }
 
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.signal?.removeEventListener('abort', this.onAbort);
-    if (this.call.phase !== Phase.Running) return;
-    if (this.fault) this.chaos.fail(this.guard, this.call);
-    else this.guard.resume(this.call);
+    if (!this.call.isRunning) return;
+    if (this.fault) this.chaos.fail(this.call);
+    else this.call.resume();
   };
 
   private readonly onAbort = (): void => {
-    if (this.timer !== undefined) this.guard.clock.clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    const call = this.call;
-    // Timed out: answered already, and the handler never ran, so its slot is freed now.
-    if (call.phase === Phase.Late) this.guard.finish(call, 0, undefined);
-    // The client left: run the handler now, with its aborted signal, so the adapter ends
-    // the call the way it ends any call whose client left. In a microtask: the adapter is
-    // still inside its 'close' handling, and waits on the handler's end only after it.
-    else if (call.phase === Phase.Running) queueMicrotask(this.resumeLater);
+    // Timed out: resume() just ends the call, freeing its slot (the handler never runs).
+    // The client left: resume() runs the handler with its aborted signal, so the adapter
+    // ends the call the way it ends any call whose client left. In a microtask: the adapter
+    // is still inside its 'close' handling, and waits on the handler's end only after it.
+    queueMicrotask(this.resumeLater);
   };
 
   private readonly resumeLater = (): void => {
-    if (this.call.phase === Phase.Running) this.guard.resume(this.call);
+    this.call.resume();
   };
 }

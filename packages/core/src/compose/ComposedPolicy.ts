@@ -1,15 +1,15 @@
-import { CircuitBreaker, REJECTED } from '../breaker/CircuitBreaker.js';
+import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import { Bulkhead } from '../bulkhead/Bulkhead.js';
-import { BulkheadRejectedError, CircuitOpenError, ConfigError, RateLimitedError } from '../errors.js';
+import { Engine } from '../engine/Engine.js';
+import { ConfigError } from '../errors.js';
 import { RateLimiter } from '../rate-limit/RateLimiter.js';
 import { Retry } from '../retry/Retry.js';
-import { DeadlineList } from '../timeout/DeadlineList.js';
 import { Timeout } from '../timeout/Timeout.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { promiseFor } from '../util/promiseFor.js';
 import { neverAbortedSignal } from '../util/signal.js';
 import { expectObject } from '../util/validate.js';
-import { ComposedCall, type ComposedContext, type ComposedWork } from './ComposedCall.js';
+import { ComposedCall, type ComposedContext, type ComposedOwner, type ComposedWork } from './ComposedCall.js';
 
 /** The policies a {@link ComposedPolicy} applies, each optional; named as a route's options are. */
 export interface ComposedPolicies {
@@ -59,7 +59,7 @@ const KINDS = {
  * const user = await policy.execute(({ signal }) => fetchUser(id, { signal }));
  * ```
  */
-export class ComposedPolicy {
+export class ComposedPolicy implements ComposedOwner {
   readonly limiter: RateLimiter<any> | undefined;
   readonly breaker: CircuitBreaker | undefined;
   readonly bulkhead: Bulkhead | undefined;
@@ -67,10 +67,8 @@ export class ComposedPolicy {
   readonly retry: Retry | undefined;
   /** The timeout's clock (the system clock without one): deadlines and breaker durations. */
   readonly clock: Clock;
-  /** @internal */
-  readonly deadlines: DeadlineList | undefined;
-  /** The limiter reads the same clock, so one reading serves both. */
-  private readonly limiterSharesClock: boolean;
+  /** @internal The admission engine the calls run through. */
+  readonly engine: Engine;
 
   constructor(policies: ComposedPolicies, path = 'compose') {
     const o = expectObject(policies, path);
@@ -91,9 +89,19 @@ export class ComposedPolicy {
     this.timeout = policies.timeout;
     this.retry = policies.retry;
     this.clock = this.timeout?.clock ?? systemClock;
-    // One duration for every call: the list stays in arrival order (one comparison a call).
-    this.deadlines = this.timeout === undefined ? undefined : new DeadlineList(this.clock, 0);
-    this.limiterSharesClock = this.limiter?.clock === this.clock;
+    this.engine = new Engine(
+      {
+        limiter: this.limiter,
+        breaker: this.breaker,
+        bulkhead: this.bulkhead,
+        timeoutMs: this.timeout?.timeoutMs,
+        // The work's own deadline, as a Timeout around it would give.
+        deadlineStart: 'slot',
+        // One duration for every call: the list stays in arrival order (one comparison a call).
+        deadlineSlackMs: 0,
+      },
+      this.clock,
+    );
   }
 
   /**
@@ -106,47 +114,9 @@ export class ComposedPolicy {
     const signal = options?.signal ?? neverAbortedSignal;
     // AbortSignal's getters check their receiver: the common case skips them.
     if (signal !== neverAbortedSignal && signal.aborted) return Promise.reject(signal.reason);
-    const limiter = this.limiter;
-    if (limiter === undefined) return this.admit(fn, signal, this.clock.now());
-    const now = this.clock.now();
-    const v = limiter.admit(
-      options?.key ?? '*',
-      options?.cost ?? 1,
-      this.limiterSharesClock ? now : undefined,
-    );
-    if (typeof v !== 'number') {
-      return v.then((wait) => {
-        if (signal.aborted) throw signal.reason;
-        if (wait >= 0) throw new RateLimitedError(wait);
-        return this.admit(fn, signal, this.clock.now());
-      });
-    }
-    if (v >= 0) return Promise.reject(new RateLimitedError(v));
-    return this.admit(fn, signal, now);
-  }
-
-  /** Past the rate limit: the breaker, then a slot, then the work. */
-  private admit<T>(fn: ComposedWork<T>, signal: AbortSignal, now: number): Promise<T> {
-    const breaker = this.breaker;
-    let ticket = -1;
-    if (breaker !== undefined) {
-      ticket = breaker.acquire();
-      if (ticket === REJECTED)
-        return Promise.reject(new CircuitOpenError(breaker.name, breaker.retryAfterMs()));
-    }
-    const call = new ComposedCall<T>(this, fn, signal, ticket);
+    const call = new ComposedCall<T>(this, fn, signal, options?.key ?? '*', options?.cost ?? 1);
     const promise = promiseFor(call);
-    const bulkhead = this.bulkhead;
-    if (bulkhead === undefined) call.run(now);
-    else if (bulkhead.tryAcquire()) {
-      call.hasSlot = true;
-      call.run(now);
-    } else if (bulkhead.maxQueue > 0 && bulkhead.enqueue(call)) call.queued();
-    else {
-      if (bulkhead.maxQueue === 0) bulkhead.rejected('full');
-      if (ticket !== -1) breaker!.release(ticket);
-      call.reject(new BulkheadRejectedError(bulkhead.name, 'full'));
-    }
+    call.start();
     return promise;
   }
 }

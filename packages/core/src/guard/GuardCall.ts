@@ -1,10 +1,29 @@
 import type { CircuitBreaker } from '../breaker/CircuitBreaker.js';
-import type { BulkheadWaiter } from '../bulkhead/Bulkhead.js';
-import type { DeadlineNode } from '../timeout/DeadlineList.js';
-import { abortLazy, type LazyAbort, lazySignal } from '../util/signal.js';
-import { Priority } from './priority.js';
-import type { Refusal } from './problem.js';
-import type { RouteGuard } from './RouteGuard.js';
+import type { Engine } from '../engine/Engine.js';
+import { EngineCall } from '../engine/EngineCall.js';
+import type { Refused } from '../engine/phase.js';
+import { Phase } from '../engine/phase.js';
+import type { RateLimitDecision } from '../rate-limit/types.js';
+import type { PolicyRefusal, Refusal, RejectionReason } from './problem.js';
+
+/** What a request's call needs of its route's guard (`RouteGuard` implements it). */
+export interface CallGuard {
+  readonly name: string;
+  readonly engine: Engine;
+  /** The route's own refusal renderer, in the adapter's terms. */
+  readonly onReject: ((...args: any[]) => unknown) | undefined;
+  keyOf(call: GuardCall): string;
+  allowedHeaders(call: GuardCall, d: RateLimitDecision): void;
+  refusal(
+    call: GuardCall,
+    why: Refused,
+    retryAfterMs: number,
+    d: RateLimitDecision | undefined,
+  ): PolicyRefusal;
+  reject(call: GuardCall, refusal: PolicyRefusal): void;
+  rejected(call: GuardCall, reason: RejectionReason): void;
+  timeoutRefusal(call: GuardCall): PolicyRefusal;
+}
 
 /** What a handler sees of its request's guard: `req.breakwater` in Express, `ctx.state.breakwater` in Koa. */
 export interface BreakwaterContext {
@@ -25,10 +44,6 @@ export interface BreakwaterContext {
   readonly breaker?: CircuitBreaker | undefined;
 }
 
-/** Where a request is in the guard. `Late`: answered by the timeout, the handler still runs and holds its slot. */
-export const Phase = { Limiting: 0, Queued: 1, Running: 2, Late: 3, Done: 4 } as const;
-export type Phase = (typeof Phase)[keyof typeof Phase];
-
 /** Reason a request's signal aborts when the client goes away. */
 export class ClientClosedError extends Error {
   readonly code = 'CLIENT_CLOSED';
@@ -39,59 +54,32 @@ export class ClientClosedError extends Error {
 }
 
 /**
- * One request passing through a {@link RouteGuard}. The same object is the handler's
- * context, the timeout list node and the bulkhead queue node, so guarding a request
- * allocates this one object (and an AbortController only if someone reads `signal`).
- *
- * Adapters subclass it and translate their framework's request and response.
+ * One request through a route's guard: the engine's call, answered through an adapter.
+ * Adapters subclass it with their framework's I/O (the abstract members below) and
+ * report the handler's end with `finish(status, error)` and the client leaving with
+ * `clientGone()`; everything else is the engine's.
  */
-export abstract class GuardCall implements BreakwaterContext, DeadlineNode, BulkheadWaiter, LazyAbort {
-  deadline = Number.POSITIVE_INFINITY;
-  phase: Phase = Phase.Limiting as Phase;
-  /** Breaker ticket; -1 when there is none. */
-  ticket = -1;
-  hasSlot = false;
-  startedAt = 0;
-  /** The request's priority (see {@link Priority}); the bulkhead queue serves lower values first. */
-  priority: Priority = Priority.normal as Priority;
-  // DeadlineNode
-  deadlineAt = 0;
-  dlPrev: DeadlineNode | null = null;
-  dlNext: DeadlineNode | null = null;
-  // BulkheadWaiter
-  bhPrev: BulkheadWaiter | null = null;
-  bhNext: BulkheadWaiter | null = null;
-  bhQueuedAt = 0;
-  /** @internal */
-  ac: AbortController | undefined;
-  /** @internal */
-  abortReason: unknown;
-
-  constructor(readonly guard: RouteGuard) {}
+export abstract class GuardCall extends EngineCall implements BreakwaterContext {
+  constructor(readonly guard: CallGuard) {
+    super(guard.engine);
+  }
 
   get route(): string {
     return this.guard.name;
   }
 
   get breaker(): CircuitBreaker | undefined {
-    return this.guard.breaker;
+    return this.guard.engine.breaker;
   }
 
-  get signal(): AbortSignal {
-    return lazySignal(this);
+  /** The deadline answered the request and the handler still runs. */
+  get late(): boolean {
+    return this.phase === Phase.Late;
   }
 
-  remainingMs(): number {
-    return Math.max(0, this.deadline - this.guard.clock.now());
-  }
-
-  /** Aborts the request's signal (once). */
-  abort(reason: unknown): void {
-    abortLazy(this, reason);
-  }
-
-  get aborted(): boolean {
-    return this.abortReason !== undefined;
+  /** Still waiting to run: on the rate-limit store or in the bulkhead's queue. */
+  get waiting(): boolean {
+    return this.phase === Phase.Limiting || this.phase === Phase.Queued;
   }
 
   // --- what adapters implement -------------------------------------------------------
@@ -100,13 +88,13 @@ export abstract class GuardCall implements BreakwaterContext, DeadlineNode, Bulk
   abstract clientIp(): string | undefined;
   /** A request header by lower-case name (the first value when repeated). */
   abstract header(name: string): string | undefined;
-  /** The native request handed to key and cost functions. */
-  abstract nativeRequest(): unknown;
+  /** The native request handed to key, cost and priority functions. */
+  abstract override nativeRequest(): unknown;
   /** Sets a response header on the eventual response. */
   abstract setHeader(name: string, value: string): void;
   /** Sends a refusal (or hands it to `onReject`). The handler never runs. */
   abstract refuse(refusal: Refusal): void;
-  /** Runs the handler. The adapter calls `guard.finish(call, …)` when it ends. */
+  /** Runs the handler. The adapter calls `finish(status, error)` when it ends. */
   abstract proceed(): void;
   /**
    * The deadline passed while the handler runs: answer with the refusal now, and keep
@@ -114,15 +102,41 @@ export abstract class GuardCall implements BreakwaterContext, DeadlineNode, Bulk
    */
   abstract timedOut(refusal: Refusal): void;
 
-  // --- callbacks from the policies ---------------------------------------------------
+  /** The client went away: aborts the signal; a waiting request leaves at once. */
+  clientGone(): Phase {
+    return this.abandon(new ClientClosedError());
+  }
 
-  onDeadline(): void {
-    this.guard.deadlinePassed(this);
+  // --- the engine's hooks --------------------------------------------------------------
+
+  limitKey(): string {
+    return this.guard.keyOf(this);
   }
-  onGranted(): void {
-    this.guard.slotGranted(this);
+
+  limitCost(): number {
+    return this.guard.engine.limiter!.costOf(this.nativeRequest());
   }
-  onQueueTimeout(): void {
-    this.guard.queueExpired(this);
+
+  onAllowed(d: RateLimitDecision | undefined): void {
+    if (d !== undefined) this.guard.allowedHeaders(this, d);
+  }
+
+  onRefused(why: Refused, retryAfterMs: number, d: RateLimitDecision | undefined): void {
+    this.guard.reject(this, this.guard.refusal(this, why, retryAfterMs, d));
+  }
+
+  startWork(): void {
+    this.proceed();
+  }
+
+  onExpired(running: boolean): unknown {
+    const guard = this.guard;
+    const refusal = guard.timeoutRefusal(this);
+    if (!running) guard.reject(this, refusal);
+    else {
+      guard.rejected(this, 'timeout');
+      this.timedOut(refusal);
+    }
+    return refusal.error;
   }
 }

@@ -1,4 +1,3 @@
-import type { EntrySlot } from '../Breakwater.js';
 import type { BreakerRegistry } from '../breaker/BreakerRegistry.js';
 import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { CircuitBreakerOptions } from '../breaker/options.js';
@@ -6,6 +5,7 @@ import { ConfigError } from '../errors.js';
 import { sameOptions } from '../util/sameOptions.js';
 import { checkKeys, expectObject, isPlainObject } from '../util/validate.js';
 import { type BuildContext, buildPolicies } from './build.js';
+import type { EntrySlot } from './EntrySlot.js';
 import { checkRoutePolicy, hasProtection, mergePolicy, type RoutePolicy } from './policy.js';
 import type { GuardPolicies, RouteGuard } from './RouteGuard.js';
 import type { ResolvedRoute, RouteGuardCache } from './RouteGuardCache.js';

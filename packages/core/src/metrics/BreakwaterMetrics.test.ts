@@ -121,7 +121,7 @@ describe('policies built later', () => {
   test('guards built lazily register their limiter, bulkhead and refusal series', async () => {
     const r = new Registry();
     const c = core({ registry: r });
-    c.routeGuard(
+    c.routes.routeGuard(
       { rateLimit: { limit: 1, window: '1s' }, bulkhead: { maxConcurrent: 2 }, timeout: '1s' },
       'GET',
       '/a',

@@ -56,7 +56,7 @@ class TestCall extends GuardCall {
   }
   proceed() {
     this.ran = true;
-    this.guard.finish(this, 200, undefined);
+    this.finish(200, undefined);
   }
   timedOut() {}
 }
@@ -148,7 +148,7 @@ describe('breakwater({ overload })', () => {
     const { clock, core } = setup(undefined);
     expect(core.overload).toBeUndefined();
     expect(clock.timers.size).toBe(0);
-    const g = core.routeGuard({ priority: 'sheddable' }, 'GET', '/x')!;
+    const g = core.routes.routeGuard({ priority: 'sheddable' }, 'GET', '/x')!;
     expect(g.shedder).toBeUndefined();
     expect(run(g).priority).toBe(Priority.sheddable);
   });
@@ -172,9 +172,9 @@ describe('breakwater({ overload })', () => {
 
   test('sheds sheddable, then normal, never critical; recovers; health warns meanwhile', async () => {
     const { clock, sampler, core } = setup({ recoverAfter: 2 }, { health: { cacheFor: 0 } });
-    const sheddable = core.routeGuard({ priority: 'sheddable' }, 'GET', '/feed')!;
-    const normal = core.routeGuard({ timeout: '1s' }, 'GET', '/orders')!;
-    const critical = core.routeGuard({ priority: 'critical' }, 'POST', '/pay')!;
+    const sheddable = core.routes.routeGuard({ priority: 'sheddable' }, 'GET', '/feed')!;
+    const normal = core.routes.routeGuard({ timeout: '1s' }, 'GET', '/orders')!;
+    const critical = core.routes.routeGuard({ priority: 'critical' }, 'POST', '/pay')!;
     expect(critical.shedder).toBeUndefined();
     const statuses = () => [sheddable, normal, critical].map((g) => (run(g).refused ? 503 : 200));
     const rejections: string[] = [];
@@ -215,7 +215,7 @@ describe('breakwater({ overload })', () => {
 
   test('priority as a function of the request; a throwing or odd answer counts as normal', () => {
     const { clock, sampler, core } = setup({ escalateAfter: 1 });
-    const g = core.routeGuard(
+    const g = core.routes.routeGuard(
       {
         priority: (req: { user?: string; boom?: boolean; odd?: boolean }) => {
           if (req.boom) throw new Error('bug');
@@ -237,21 +237,23 @@ describe('breakwater({ overload })', () => {
 
   test('priority is validated and merges like any policy', () => {
     const { core } = setup({});
-    expect(() => core.routeGuard({ priority: 'low' as never }, 'GET', '/a')).toThrow(
+    expect(() => core.routes.routeGuard({ priority: 'low' as never }, 'GET', '/a')).toThrow(
       expect.objectContaining({ path: 'route.priority' }),
     );
     expect(() => new BreakwaterCore({ metrics: false, overload: { maxEventLoopUtilization: 2 } })).toThrow(
       /breakwater.overload.maxEventLoopUtilization/,
     );
     const withDefaults = setup({}, { defaults: { priority: 'sheddable' } }).core;
-    expect(withDefaults.routeGuard({}, 'GET', '/a')!.priority).toBe(Priority.sheddable);
-    expect(withDefaults.routeGuard({ priority: 'critical' }, 'GET', '/b')!.priority).toBe(Priority.critical);
+    expect(withDefaults.routes.routeGuard({}, 'GET', '/a')!.priority).toBe(Priority.sheddable);
+    expect(withDefaults.routes.routeGuard({ priority: 'critical' }, 'GET', '/b')!.priority).toBe(
+      Priority.critical,
+    );
   });
 
   test('metrics: level and loop gauges, and overloaded rejections zeroed per guard', async () => {
     const registry = new Registry();
     const { clock, sampler, core } = setup({}, { metrics: true, registry });
-    core.routeGuard({ priority: 'sheddable' }, 'GET', '/feed');
+    core.routes.routeGuard({ priority: 'sheddable' }, 'GET', '/feed');
     sampler.set({ eventLoopDelayMs: 250, eventLoopUtilization: 0.5 });
     clock.advance(100);
     const text = await registry.metrics();
@@ -261,7 +263,7 @@ describe('breakwater({ overload })', () => {
     expect(text).toMatch(/^breakwater_rejections_total\{route="GET \/feed",reason="overloaded"\} 0$/m);
     // Another instance on the same registry shares the gauges instead of conflicting.
     const other = setup({}, { metrics: true, registry });
-    other.core.routeGuard({ priority: 'sheddable' }, 'GET', '/other');
+    other.core.routes.routeGuard({ priority: 'sheddable' }, 'GET', '/other');
     expect(await registry.metrics()).toMatch(/^breakwater_overload_level 1$/m);
   });
 

@@ -1,4 +1,5 @@
-import { type Clock, Emitter, type Event, type TimerHandle } from '@breakwater/core';
+import { type Clock, type Event, type TimerHandle } from '@breakwater/core';
+import { Emitter } from '@breakwater/core/extend';
 import type { ResponseHeaders } from '../HttpResponse.js';
 import { WaitQueue } from '../WaitQueue.js';
 import { PoolPaceTimeoutError } from './errors.js';

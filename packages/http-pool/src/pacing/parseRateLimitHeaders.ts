@@ -1,4 +1,4 @@
-import { parseRetryAfter } from '@breakwater/core';
+import { parseRetryAfter } from '@breakwater/core/extend';
 
 /**
  * What an upstream said about its limits in one response, in the units the pacer uses.
