@@ -137,6 +137,23 @@ describe('HttpPool queue', () => {
     await p.destroy();
     expect((await p.health()).status).toBe('fail');
   });
+
+  test('destroy() in the middle of a close aborts the in-flight call and settles the close', async () => {
+    up = await upstream(() => {
+      /* never answers */
+    });
+    const p = new HttpPool({ name: 'api', baseUrl: up.url, closeTimeout: '1m' });
+    pool = p;
+    const inflight = p.get('/hang').catch((x) => x);
+    expect(await until(() => up!.hits === 1)).toBe(true);
+    const closing = p.close();
+    const t0 = performance.now();
+    await p.destroy();
+    await closing;
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(await inflight).toBeInstanceOf(Error);
+    expect(isPoolClosedError(await p.get('/x').catch((x) => x))).toBe(true);
+  });
 });
 
 describe('HttpPool context and breaker', () => {

@@ -7,7 +7,7 @@ import { ChaosControl } from './chaos/ChaosControl.js';
 import { ConfigError } from './errors.js';
 import type { BuildContext } from './guard/build.js';
 import type { RoutePolicy } from './guard/policy.js';
-import type { RejectionReason } from './guard/problem.js';
+import type { RejectionEvent } from './guard/problem.js';
 import type { RouteGuard } from './guard/RouteGuard.js';
 import type { RouteGuardCache } from './guard/RouteGuardCache.js';
 import { RouteRegistry } from './guard/RouteRegistry.js';
@@ -66,12 +66,6 @@ const KNOWN = [
   'health',
   'overload',
 ];
-
-/** A rejection, as announced to metrics. */
-export interface RejectionEvent {
-  route: string;
-  reason: RejectionReason;
-}
 
 /**
  * The framework-neutral half of a Breakwater instance. It wires the parts together and

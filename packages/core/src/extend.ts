@@ -20,6 +20,7 @@ export { OverloadControl } from './overload/OverloadControl.js';
 export { attachOverloadMetrics, overloadMetricNames } from './overload/OverloadMetrics.js';
 export { type OverloadSettings, resolveOverloadOptions } from './overload/options.js';
 export { type ProcessSamplerOptions, processSampler } from './overload/sampler.js';
+export { PoolLifecycle, type PoolLifecycleHooks, type PoolState } from './pools/PoolLifecycle.js';
 export type { PoolEvents, PoolHealthCheckEvent } from './pools/types.js';
 export * as rateLimitAlgorithms from './rate-limit/algorithms.js';
 export { clientIpKey } from './rate-limit/client-ip.js';
@@ -35,6 +36,7 @@ export {
 export { parseRetryAfter } from './retry/retryAfter.js';
 export { LatencySketch, type LatencySketchSettings } from './timeout/adaptive/LatencySketch.js';
 export { DeadlineList, type DeadlineNode } from './timeout/DeadlineList.js';
+export { BackgroundCheck, type BackgroundCheckOptions } from './util/BackgroundCheck.js';
 export { systemClock } from './util/clock.js';
 export { Emitter } from './util/events.js';
 export { promiseFor, type Settles } from './util/promiseFor.js';

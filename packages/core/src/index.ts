@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 
-export type { BreakwaterOptions, RejectionEvent } from './Breakwater.js';
+export type { BreakwaterOptions } from './Breakwater.js';
 export { BreakerFleet, type BreakerFleetOptions, type FleetOpenEvent } from './breaker/BreakerFleet.js';
 export type { BreakerRegistry } from './breaker/BreakerRegistry.js';
 export {
@@ -61,6 +61,7 @@ export {
   type ProblemDetails,
   type Refusal,
   type RefusalReason,
+  type RejectionEvent,
   type RejectionReason,
 } from './guard/problem.js';
 export type { ReconfigureOptions, ReconfigureResult } from './guard/reload.js';

@@ -1,7 +1,7 @@
 import type { Refusal } from '@breakwater/core';
-import { GuardCall, type RouteGuard } from '@breakwater/core/adapter';
+import { GuardCall, onQueuedRequestGone, type RouteGuard, writeAnswer } from '@breakwater/core/adapter';
 import type { NextFunction, Request, Response } from 'express';
-import { detach, sendRefusal } from './respond.js';
+import { detach } from './respond.js';
 
 /** Express `onReject`: render the refusal yourself. */
 export type ExpressOnReject = (refusal: Refusal, req: Request, res: Response, next: NextFunction) => unknown;
@@ -52,7 +52,7 @@ export class ExpressCall extends GuardCall {
 
   refuse(refusal: Refusal): void {
     const onReject = this.guard.onReject as ExpressOnReject | undefined;
-    if (onReject === undefined) return sendRefusal(this.res, refusal);
+    if (onReject === undefined) return sendRefusal(this.res, refusal, false);
     try {
       const r = onReject(refusal, this.req, this.res, this.next);
       if (r && typeof (r as Promise<unknown>).then === 'function')
@@ -143,15 +143,11 @@ export function attach(res: Response, call: ExpressCall): void {
   // hidden class of its own, so a property added to one builds a new hidden class (work
   // and garbage each time) where a closure is one small young object.
   res.on('close', () => responseClosed(res, call));
-  // A pipelined request's response waits, socketless, behind the ones before it. If the
-  // client leaves meanwhile, Node destroys the request but never closes this response:
-  // without this its slot (and deadline) would be held forever.
-  if (res.socket === null) call.req.once('close', () => queuedRequestClosed(call));
+  // Without this a pipelined request whose client left would hold its slot forever.
+  onQueuedRequestGone(call.req, res, () => responseClosed(res, call));
 }
 
-function queuedRequestClosed(call: ExpressCall): void {
-  const res = call.res;
-  // Closed normally (the response went out), or the connection is still up: 'close' on the response covers it.
-  if (res.writableFinished || call.req.socket?.destroyed === false) return;
-  responseClosed(res, call);
+/** The default refusal; `close` after a timeout (see writeAnswer). */
+function sendRefusal(res: Response, refusal: Refusal, close: boolean): void {
+  if (!res.headersSent) writeAnswer(res, refusal.status, refusal.headers, refusal.body, close);
 }

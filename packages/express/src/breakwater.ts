@@ -8,8 +8,9 @@ import type {
 import {
   type AdapterIO,
   createBreakwater,
-  type EndpointAnswer,
   type RouteGuard,
+  recordResponse,
+  writeAnswer,
 } from '@breakwater/core/adapter';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { attach, ExpressCall, type ExpressOnReject } from './ExpressCall.js';
@@ -36,13 +37,6 @@ export type ExpressBreakwater = BreakwaterAdapter<RequestHandler, ExpressRoutePo
 /** `bw.health` for Express. */
 export type ExpressHealth = HealthEndpoints<RequestHandler>;
 
-/** Copies a core answer onto the response. */
-function send(res: Response, a: EndpointAnswer): void {
-  res.statusCode = a.status;
-  for (const [name, value] of a.headers) res.setHeader(name, value);
-  res.end(a.body);
-}
-
 /** A route's pattern for its guard's name; mounted with app.use() there is none: name the policy with `name`. */
 function patternOf(req: Request): string {
   return routePattern(req) ?? '*';
@@ -65,15 +59,8 @@ const io: AdapterIO<RequestHandler> = {
         // A closure per request holds the start: storing it on `res` costs more, as Express
         // gives each response a hidden class of its own (a property added builds a new one).
         res.on('close', function breakwaterRequestDone(this: Response): void {
-          // 'close' without 'finish': the client left before the answer was out (nginx's 499).
-          const status = this.writableFinished ? this.statusCode : 499;
           // Express's matched route with its mount path, read at response end.
-          const pattern = routePattern(req);
-          (pattern === undefined ? m.unmatched : m.route(pattern)).observe(
-            req.method,
-            status,
-            m.now() - start,
-          );
+          recordResponse(m, this, req.method, start, routePattern(req));
         });
         if (host.hasRouteTable) {
           const guard = host.entryGuard(req.method, req.path);
@@ -108,7 +95,7 @@ const io: AdapterIO<RequestHandler> = {
         query: req.query as Record<string, unknown>,
         body: req.body,
         stream: req,
-      }).then((a) => send(res, a), next);
+      }).then((a) => writeAnswer(res, a.status, a.headers, a.body), next);
     };
   },
 };

@@ -1,17 +1,4 @@
-import type { Refusal } from '@breakwater/core';
 import type { Response } from 'express';
-
-/** Writes a refusal with Node's own response methods (works the same on Express 4 and 5). */
-export function sendRefusal(res: Response, refusal: Refusal, close = false): void {
-  if (res.headersSent) return;
-  res.statusCode = refusal.status;
-  for (const [name, value] of refusal.headers) res.setHeader(name, value);
-  res.setHeader('Content-Length', Buffer.byteLength(refusal.body));
-  // After a timeout the late handler may still error, and Express then destroys the
-  // socket; closing it ourselves keeps another request from sharing that socket.
-  if (close) res.setHeader('Connection', 'close');
-  res.end(refusal.body);
-}
 
 function noop(): void {}
 function returnThis(this: unknown): unknown {

@@ -1,4 +1,10 @@
-import { type CircuitBreaker, CircuitOpenError, type Clock, TimeoutError, type TimerHandle } from '@breakwater/core';
+import {
+  type CircuitBreaker,
+  CircuitOpenError,
+  type Clock,
+  TimeoutError,
+  type TimerHandle,
+} from '@breakwater/core';
 import { REJECTED } from '@breakwater/core/extend';
 import type { Dispatcher } from 'undici';
 import { BufferingHandler } from './BufferingHandler.js';

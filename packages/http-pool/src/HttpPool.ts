@@ -1,5 +1,23 @@
-import { type CircuitBreaker, type Clock, isBreakwaterError, type Pool, PoolClosedError, type PoolHealth, PoolQueueFullError, PoolQueueTimeoutError, type PoolStats, PoolUnhealthyError, parseDuration, Retry } from '@breakwater/core';
-import { Emitter, type PoolEvents, type PoolHealthCheckEvent, systemClock } from '@breakwater/core/extend';
+import {
+  type CircuitBreaker,
+  type Clock,
+  isBreakwaterError,
+  type Pool,
+  type PoolHealth,
+  PoolQueueFullError,
+  PoolQueueTimeoutError,
+  type PoolStats,
+  PoolUnhealthyError,
+  parseDuration,
+  Retry,
+} from '@breakwater/core';
+import {
+  Emitter,
+  type PoolEvents,
+  type PoolHealthCheckEvent,
+  PoolLifecycle,
+  systemClock,
+} from '@breakwater/core/extend';
 import { Attempt, type AttemptHost } from './Attempt.js';
 import { HealthChecker } from './HealthChecker.js';
 import type { HttpResponse } from './HttpResponse.js';
@@ -77,11 +95,9 @@ export class HttpPool implements Pool, AttemptHost {
   private readonly healthCheckEmitter = new Emitter<PoolHealthCheckEvent>();
   private readonly requestEmitter = new Emitter<string>();
   private readonly retryEmitter = new Emitter<string>();
+  private readonly lifecycle: PoolLifecycle;
   private rr = 0;
   private inFlight = 0;
-  private state: 'open' | 'closing' | 'closed' = 'open';
-  private closing: Promise<void> | undefined;
-  private destroying: Promise<void> | undefined;
   private idleWaiters: Array<() => void> = [];
 
   constructor(options: HttpPoolOptions) {
@@ -120,6 +136,13 @@ export class HttpPool implements Pool, AttemptHost {
       if (healthy && this.queue.size > 0) this.drain();
     };
     this.origins = o.origins.map((url) => new Origin(url, o, onHealthChange));
+    this.lifecycle = new PoolLifecycle(o.name, {
+      drain: () => this.settle(),
+      release: async () => {
+        await Promise.all(this.origins.map((origin) => origin.close()));
+      },
+      destroy: () => this.abortAll(),
+    });
     const hc = o.healthCheck;
     if (hc !== undefined) {
       this.checker = new HealthChecker(() => this.checkOnce(), hc.intervalMs, this.clock, this.random);
@@ -129,7 +152,7 @@ export class HttpPool implements Pool, AttemptHost {
 
   /** Sends a request; resolves with the whole response, body read. */
   async request(opts: HttpRequestOptions): Promise<HttpResponse> {
-    if (this.state !== 'open') throw this.count(new PoolClosedError(this.name));
+    if (!this.lifecycle.isOpen) throw this.count(this.lifecycle.closedError());
     const o = this.options;
     const d = buildDispatch(
       opts,
@@ -168,7 +191,8 @@ export class HttpPool implements Pool, AttemptHost {
 
     const attempt = (): Promise<HttpResponse> => {
       if (abortReason !== undefined) return Promise.reject(abortReason);
-      if (this.state === 'closed') return Promise.reject(new PoolClosedError(this.name));
+      // A retry after the drain finds the connections going away: refuse it as closed.
+      if (this.lifecycle.isDrained) return Promise.reject(this.lifecycle.closedError());
       if (pacer !== undefined) {
         if (paced) paced = false;
         else {
@@ -311,7 +335,7 @@ export class HttpPool implements Pool, AttemptHost {
   async health(): Promise<PoolHealth> {
     const now = this.clock.now();
     const time = new Date(now).toISOString();
-    if (this.state !== 'open') return { status: 'fail', output: 'pool closed', time };
+    if (!this.lifecycle.isOpen) return { status: 'fail', output: 'pool closed', time };
     const down: string[] = [];
     let latency = 0;
     let probed = 0;
@@ -353,36 +377,15 @@ export class HttpPool implements Pool, AttemptHost {
    * Safe to call twice.
    */
   close(): Promise<void> {
-    if (this.closing !== undefined) return this.closing;
-    if (this.state === 'open') this.state = 'closing';
-    this.pacer?.close(new PoolClosedError(this.name));
-    this.closing = (async () => {
-      await this.checker?.stop();
-      const idle = await this.whenIdle(this.options.closeTimeoutMs);
-      if (idle && this.destroying === undefined) {
-        this.state = 'closed';
-        await Promise.all(this.origins.map((o) => o.close()));
-      } else await this.destroy();
-    })();
-    return this.closing;
+    return this.lifecycle.close();
   }
 
-  /** Immediate close: queued calls fail with `POOL_CLOSED`, running ones are aborted. Safe to call twice. */
+  /**
+   * Immediate close: queued calls fail with `POOL_CLOSED`, running ones are aborted; a
+   * close under way then settles too. Safe to call twice; a no-op after a finished close.
+   */
   destroy(): Promise<void> {
-    if (this.destroying !== undefined) return this.destroying;
-    this.state = 'closed';
-    this.pacer?.close(new PoolClosedError(this.name));
-    this.destroying = (async () => {
-      const stopped = this.checker?.stop();
-      for (let a = this.queue.shift(); a !== undefined; a = this.queue.shift()) {
-        this.clock.clearTimeout(a.queueTimer!);
-        a.giveUp(new PoolClosedError(this.name), false);
-      }
-      await Promise.all(this.origins.map((o) => o.destroy()));
-      await stopped;
-      this.notifyIdle();
-    })();
-    return this.destroying;
+    return this.lifecycle.destroy();
   }
 
   // --- AttemptHost: connection slots and the queue ----------------------------------
@@ -396,7 +399,7 @@ export class HttpPool implements Pool, AttemptHost {
       a.dispatch(origin);
       return;
     }
-    if (this.state === 'closed') throw new PoolClosedError(this.name);
+    if (this.lifecycle.isDrained) throw this.lifecycle.closedError();
     if (origin === undefined) throw new PoolUnhealthyError(this.name, this.options.healthCheck?.intervalMs);
     const o = this.options;
     if (this.queue.size >= o.maxQueue) throw new PoolQueueFullError(this.name, o.maxQueue);
@@ -474,6 +477,27 @@ export class HttpPool implements Pool, AttemptHost {
       if (o.inFlight < cap) return o;
     }
     return null;
+  }
+
+  /** close()'s drain: false when calls are still running at `closeTimeout` (the pool is then destroyed). */
+  private async settle(): Promise<boolean> {
+    this.pacer?.close(this.lifecycle.closedError());
+    await this.checker?.stop();
+    return this.whenIdle(this.options.closeTimeoutMs);
+  }
+
+  /** destroy(): fails queued calls, aborts running ones, closes every connection now. */
+  private async abortAll(): Promise<void> {
+    this.pacer?.close(this.lifecycle.closedError());
+    const stopped = this.checker?.stop();
+    for (let a = this.queue.shift(); a !== undefined; a = this.queue.shift()) {
+      this.clock.clearTimeout(a.queueTimer!);
+      a.giveUp(this.lifecycle.closedError(), false);
+    }
+    await Promise.all(this.origins.map((o) => o.destroy()));
+    await stopped;
+    // A close waiting for the pool to go idle stops waiting.
+    this.notifyIdle();
   }
 
   private async checkOnce(): Promise<void> {

@@ -1,4 +1,4 @@
-import { type Clock } from '@breakwater/core';
+import type { Clock } from '@breakwater/core';
 import { errorCode } from '@breakwater/core/extend';
 import { Client, type Dispatcher, Pool } from 'undici';
 import { OriginHealth } from './OriginHealth.js';

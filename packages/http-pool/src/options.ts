@@ -1,4 +1,12 @@
-import { CircuitBreaker, type CircuitBreakerOptions, type Clock, ConfigError, type Duration, parseDuration, type RetryOptions } from '@breakwater/core';
+import {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type Clock,
+  ConfigError,
+  type Duration,
+  parseDuration,
+  type RetryOptions,
+} from '@breakwater/core';
 import type { Dispatcher, Pool } from 'undici';
 import { type PaceOptions, type ResolvedPaceOptions, resolvePaceOptions } from './pacing/options.js';
 

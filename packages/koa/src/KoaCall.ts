@@ -1,5 +1,11 @@
 import { PROBLEM_CONTENT_TYPE, type Refusal } from '@breakwater/core';
-import { GuardCall, promiseFor, type RouteGuard } from '@breakwater/core/adapter';
+import {
+  GuardCall,
+  onQueuedRequestGone,
+  promiseFor,
+  type RouteGuard,
+  writeAnswer,
+} from '@breakwater/core/adapter';
 import type { Context, Next } from 'koa';
 
 /** Koa `onReject`: render the refusal yourself on `ctx`. */
@@ -42,14 +48,7 @@ export class KoaCall extends GuardCall {
         if (!res.writableFinished) this.clientClosed();
       });
     }
-    // A pipelined request's response waits, socketless, behind the ones before it. If the
-    // client leaves meanwhile, Node destroys the request but never closes this response.
-    if (res.socket === null) {
-      const req = ctx.req;
-      req.once('close', () => {
-        if (!res.writableFinished && req.socket?.destroyed !== false) this.clientClosed();
-      });
-    }
+    onQueuedRequestGone(ctx.req, res, () => this.clientClosed());
   }
 
   clientIp(): string | undefined {
@@ -112,14 +111,14 @@ export class KoaCall extends GuardCall {
     if (res.headersSent) res.destroy();
     else {
       const onReject = this.guard.onReject as KoaOnReject | undefined;
-      if (onReject === undefined) writeRaw(res, refusal.status, refusal.headers, refusal.body);
+      if (onReject === undefined) writeAnswer(res, refusal.status, refusal.headers, refusal.body);
       else if (!renderedByOnReject(onReject, refusal, ctx))
-        writeRaw(res, refusal.status, refusal.headers, refusal.body);
+        writeAnswer(res, refusal.status, refusal.headers, refusal.body);
       else {
         const body = ctx.body;
         const text =
           typeof body === 'string' || Buffer.isBuffer(body) ? body : body == null ? '' : JSON.stringify(body);
-        writeRaw(
+        writeAnswer(
           res,
           ctx.status,
           Object.entries(ctx.response.headers).map(([k, v]) => [k, String(v)] as const),
@@ -182,16 +181,4 @@ function renderedByOnReject(onReject: KoaOnReject, refusal: Refusal, ctx: Contex
     (r as Promise<unknown>).then(undefined, () => {});
   // Koa answers 404 until someone sets a status: that would be no answer to a timeout.
   return (ctx.response as { _explicitStatus?: boolean })._explicitStatus === true;
-}
-
-function writeRaw(
-  res: Context['res'],
-  status: number,
-  headers: ReadonlyArray<readonly [string, string]>,
-  body: string | Buffer,
-): void {
-  res.statusCode = status;
-  for (const [name, value] of headers) res.setHeader(name, value);
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(body);
 }

@@ -11,6 +11,7 @@ import {
   createBreakwater,
   type EndpointAnswer,
   type RouteGuard,
+  recordResponse,
 } from '@breakwater/core/adapter';
 import type { Context, Middleware, Next } from 'koa';
 import { CLOSE_WATCHED, KoaCall, type KoaOnReject } from './KoaCall.js';
@@ -66,19 +67,11 @@ const io: AdapterIO<Middleware> = {
         // A closure per request holds the start: storing it on `res` costs more, as each
         // response has a hidden class of its own (a property added builds a new one).
         ctx.res.on('close', function breakwaterRequestDone(this: ServerResponse): void {
-          // 'close' without 'finish': the client left before the answer was out (nginx's 499).
-          const finished = this.writableFinished;
-          if (!finished) {
+          if (!this.writableFinished) {
             const call = (ctx.state as BreakwaterState).breakwater;
             if (call instanceof KoaCall) call.clientClosed();
           }
-          const pattern = matchedPattern(ctx);
-          const status = finished ? this.statusCode : 499;
-          (pattern === undefined ? m.unmatched : m.route(pattern)).observe(
-            ctx.method,
-            status,
-            m.now() - start,
-          );
+          recordResponse(m, this, ctx.method, start, matchedPattern(ctx));
         });
         // The listener above tells the request's guard, if any, that the client left.
         (ctx as Context & { [CLOSE_WATCHED]?: true })[CLOSE_WATCHED] = true;

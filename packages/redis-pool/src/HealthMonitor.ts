@@ -1,5 +1,6 @@
 import type { PoolHealth } from '@breakwater/core';
 import type { PoolHealthCheckEvent } from '@breakwater/core/extend';
+import { BackgroundCheck } from '@breakwater/core/extend';
 import type { ResolvedHealthCheck } from './options.js';
 
 /** One probe: did every PING answer in time, and how long the slowest took. */
@@ -10,21 +11,19 @@ export interface ProbeResult {
 }
 
 /**
- * Runs a probe in the background and turns results into healthy/unhealthy with
- * thresholds. The next check is timed from the end of the previous one (the timer is
- * refreshed only after the awaited probe), so checks never overlap however slow Redis
- * is; a live `check()` while one runs shares it. The period is jittered once per
- * monitor, so many instances started together drift apart. The timer is unref'd.
+ * Runs a probe in the background (core's {@link BackgroundCheck}) and turns results
+ * into healthy/unhealthy with thresholds. The next check is timed from the end of the
+ * previous one (the timer is refreshed only after the awaited probe), so checks never
+ * overlap however slow Redis is; a live `check()` while one runs shares it. The period
+ * is jittered once per monitor, so many instances started together drift apart. The
+ * timer is unref'd.
  */
 export class HealthMonitor {
   private healthy = true;
   private failures = 0;
   private successes = 0;
   private last: (ProbeResult & { time: string }) | undefined;
-  private inFlight: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private readonly periodMs: number;
+  private readonly loop: BackgroundCheck;
 
   constructor(
     private readonly probe: () => Promise<ProbeResult>,
@@ -32,7 +31,9 @@ export class HealthMonitor {
     private readonly onResult: (e: PoolHealthCheckEvent, healthyNow: boolean, changed: boolean) => void,
   ) {
     const j = options.jitter;
-    this.periodMs = Math.max(1, Math.round(options.intervalMs * (1 + j * (2 * Math.random() - 1))));
+    // Jittered once, not per round: a fixed period lets the loop refresh one timer in place.
+    const periodMs = Math.max(1, Math.round(options.intervalMs * (1 + j * (2 * Math.random() - 1))));
+    this.loop = new BackgroundCheck(() => this.runProbe(), { intervalMs: periodMs });
   }
 
   /** Healthy by the thresholds (true until `unhealthyThreshold` checks in a row fail). */
@@ -47,21 +48,18 @@ export class HealthMonitor {
 
   /** Runs the first check now; later ones follow every period after the previous ends. */
   start(): void {
-    void this.loop();
+    this.loop.start();
+    void this.loop.runNow();
   }
 
+  /** Stops the checks: none starts after this. */
   stop(): void {
-    this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    void this.loop.stop();
   }
 
   /** Runs a check now, or joins the one in flight. Never rejects. */
   check(): Promise<void> {
-    this.inFlight ??= this.runProbe().finally(() => {
-      this.inFlight = undefined;
-    });
-    return this.inFlight;
+    return this.loop.runNow();
   }
 
   /** The latest observation in health+json terms: pass, warn (failing below the threshold) or fail. */
@@ -73,15 +71,6 @@ export class HealthMonitor {
     if (l !== undefined) out.latencyMs = l.latencyMs;
     if (l?.error !== undefined) out.output = l.error;
     return out;
-  }
-
-  private async loop(): Promise<void> {
-    await this.check();
-    if (this.stopped) return;
-    if (this.timer === undefined) {
-      this.timer = setTimeout(() => void this.loop(), this.periodMs);
-      this.timer.unref();
-    } else this.timer.refresh();
   }
 
   private async runProbe(): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { BreakwaterError, ConfigError, type Duration } from '@breakwater/core';
-import { type BreakerCoordinator } from '@breakwater/core/extend';
+import type { BreakerCoordinator } from '@breakwater/core/extend';
 import type { Cluster, Redis } from 'ioredis';
 import { withTimeout } from './connection.js';
 import type { RedisPool } from './RedisPool.js';

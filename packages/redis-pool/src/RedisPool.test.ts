@@ -250,6 +250,28 @@ describe.skipIf(!up)('RedisPool on real Redis', () => {
     expect((await pool.health()).status).toBe('fail');
   });
 
+  test('destroy() in the middle of a close ends the lent connection now and settles the close', async () => {
+    const pool = make({ max: 2, closeTimeout: '1m' });
+    let release!: () => void;
+    const inflight = pool.use(async (c) => {
+      await new Promise<void>((r) => (release = r));
+      return c.ping();
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const closing = pool.close();
+    const t0 = performance.now();
+    await pool.destroy();
+    await closing;
+    expect(performance.now() - t0).toBeLessThan(1000);
+    // Connections are cut, not quit: Redis notices a moment later.
+    for (let i = 0; i < 40 && (await connections(pool.name)) > 0; i++)
+      await new Promise((r) => setTimeout(r, 25));
+    expect(await connections(pool.name)).toBe(0);
+    release();
+    await expect(inflight).rejects.toThrow();
+    expect(isPoolClosedError(await pool.use(async () => 1).catch((e: unknown) => e))).toBe(true);
+  });
+
   test('health() reports pass with latency; stats carry the pool numbers', async () => {
     const pool = make({ healthCheck: { interval: '1s', timeout: '500ms' } });
     const h = await pool.health();

@@ -1,5 +1,5 @@
-import { type Pool, type PoolHealth, type PoolStats } from '@breakwater/core';
-import { Emitter, type PoolEvents, type PoolHealthCheckEvent } from '@breakwater/core/extend';
+import type { Pool, PoolHealth, PoolStats } from '@breakwater/core';
+import { Emitter, type PoolEvents, type PoolHealthCheckEvent, PoolLifecycle } from '@breakwater/core/extend';
 import genericPool from 'generic-pool';
 import { Cluster } from 'ioredis';
 import { Backoff } from './Backoff.js';
@@ -16,7 +16,6 @@ import {
 import {
   isPoolAcquireTimeoutError,
   PoolAcquireTimeoutError,
-  PoolClosedError,
   PoolQueueFullError,
   PoolUnavailableError,
 } from './errors.js';
@@ -77,14 +76,14 @@ export class RedisPool implements Pool {
   private readonly acquireTimeoutEmitter = new Emitter<void>();
   private readonly healthEmitter = new Emitter<PoolHealthCheckEvent>();
   private readonly requestEmitter = new Emitter<string>();
+  /** Open → closing → closed, or destroyed. Past its drain, creates must not connect any more. */
+  private readonly lifecycle: PoolLifecycle;
   /** Set when connects fail or checks mark Redis unreachable; cleared when either succeeds. */
   private down = false;
   private lastError: unknown;
   private connectFailures = 0;
-  private closing = false;
-  /** Past the drain: creates must not connect any more. */
-  private cleared = false;
-  private closed: Promise<void> | undefined;
+  /** generic-pool's drain, started once by close() or destroy(). */
+  private draining: Promise<void> | undefined;
   /** The single connect in flight while connects are failing; resolves true if it succeeded. */
   private trial: Promise<boolean> | undefined;
 
@@ -99,6 +98,14 @@ export class RedisPool implements Pool {
       onHealthCheck: this.healthEmitter.event,
       onRequest: this.requestEmitter.event,
     };
+    this.lifecycle = new PoolLifecycle(o.name, {
+      drain: (signal) => this.drain(signal),
+      release: () => this.release(false),
+      destroy: () => {
+        this.stopTaking();
+        return this.release(true);
+      },
+    });
     this.backoff = new Backoff(o.backoffInitialMs, o.backoffMaxMs);
     this.client = createSharedClient(o);
     // Errors reach callers through their commands and the pool through its health check.
@@ -187,7 +194,8 @@ export class RedisPool implements Pool {
    * bounded by the check timeout.
    */
   async health(): Promise<PoolHealth> {
-    if (this.closing) return { status: 'fail', output: 'pool closed', time: new Date().toISOString() };
+    if (!this.lifecycle.isOpen)
+      return { status: 'fail', output: 'pool closed', time: new Date().toISOString() };
     if (this.options.healthCheck === undefined || !this.monitor.hasResult) await this.monitor.check();
     return this.monitor.report();
   }
@@ -198,14 +206,15 @@ export class RedisPool implements Pool {
    * Safe to call twice.
    */
   close(): Promise<void> {
-    this.closed ??= this.shutdown(false);
-    return this.closed;
+    return this.lifecycle.close();
   }
 
-  /** Immediate: closes every connection now, lent ones included. */
+  /**
+   * Immediate: closes every connection now, lent ones included, in the middle of a
+   * close too (whose promise then settles). Safe to call twice.
+   */
   destroy(): Promise<void> {
-    this.closed ??= this.shutdown(true);
-    return this.closed;
+    return this.lifecycle.destroy();
   }
 
   private async acquire(): Promise<Lease> {
@@ -213,7 +222,7 @@ export class RedisPool implements Pool {
     const deadline = start + this.options.acquireTimeoutMs;
     // A broken idle connection is dropped and the next one tried, within the same deadline.
     for (;;) {
-      if (this.closing) throw new PoolClosedError(this.name);
+      this.lifecycle.assertOpen();
       const gp = this.gp;
       const free = gp.available > 0 || gp.spareResourceCapacity > 0;
       if (this.down && gp.available === 0) {
@@ -264,7 +273,7 @@ export class RedisPool implements Pool {
         // generic-pool rejects only on its own acquire timeout or while draining.
         () => {
           if (!finish()) return;
-          if (this.closing) return reject(new PoolClosedError(this.name));
+          if (!this.lifecycle.isOpen) return reject(this.lifecycle.closedError());
           if (this.acquireTimeoutEmitter.size > 0) this.acquireTimeoutEmitter.fire();
           reject(new PoolAcquireTimeoutError(this.name, this.options.acquireTimeoutMs));
         },
@@ -325,9 +334,10 @@ export class RedisPool implements Pool {
    */
   private async create(): Promise<Lease> {
     // Re-read after each sleep: a failure while we slept pushes the next attempt further out.
-    for (let w = this.backoff.waitMs(Date.now()); w > 0 && !this.cleared; w = this.backoff.waitMs(Date.now()))
+    const lc = this.lifecycle;
+    for (let w = this.backoff.waitMs(Date.now()); w > 0 && !lc.isDrained; w = this.backoff.waitMs(Date.now()))
       await this.sleep(w);
-    if (this.cleared) throw new PoolClosedError(this.name);
+    if (lc.isDrained) throw lc.closedError();
     if (this.backoff.consecutiveFailures === 0) return this.connect();
     if (this.trial !== undefined) {
       if (!(await this.trial))
@@ -367,9 +377,9 @@ export class RedisPool implements Pool {
       this.failWaiters(new PoolUnavailableError(this.name, e, delay));
       throw e;
     }
-    if (this.cleared) {
+    if (this.lifecycle.isDrained) {
       endNow(conn);
-      throw new PoolClosedError(this.name);
+      throw this.lifecycle.closedError();
     }
     this.backoff.succeed();
     this.down = false;
@@ -433,20 +443,37 @@ export class RedisPool implements Pool {
     }
   }
 
-  private async shutdown(force: boolean): Promise<void> {
-    this.closing = true;
+  /** Both ways out start here: no more checks, no more waiting callers, generic-pool draining. */
+  private stopTaking(): Promise<void> {
     this.monitor.stop();
-    this.failWaiters(new PoolClosedError(this.name));
-    const drained = this.gp.drain().catch(noop);
-    if (!force) {
-      let t: NodeJS.Timeout | undefined;
-      await Promise.race([
-        drained,
-        new Promise<void>((r) => (t = setTimeout(r, this.options.closeTimeoutMs))),
-      ]);
-      clearTimeout(t);
-    }
-    this.cleared = true;
+    this.failWaiters(this.lifecycle.closedError());
+    this.draining ??= this.gp.drain().catch(noop);
+    return this.draining;
+  }
+
+  /**
+   * close()'s drain: lent connections get up to `closeTimeout` to come back (a destroy
+   * ends the wait). Always true: release() ends those still lent past the bound.
+   */
+  private async drain(signal: AbortSignal): Promise<boolean> {
+    const drained = this.stopTaking();
+    let t: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    await Promise.race([
+      drained,
+      new Promise<void>((r) => {
+        t = setTimeout(r, this.options.closeTimeoutMs);
+        onAbort = r;
+        signal.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]);
+    clearTimeout(t);
+    signal.removeEventListener('abort', onAbort!);
+    return true;
+  }
+
+  /** Past the drain: wakes sleeping creates, ends lent connections, clears the pool, ends the shared client. */
+  private async release(force: boolean): Promise<void> {
     for (const wake of [...this.sleepers]) wake();
     for (const l of [...this.lent]) endNow(l.conn);
     await this.gp.clear().catch(noop);

@@ -1,5 +1,11 @@
-import { type Clock, type ConfigError, isConfigError, type RateLimitDecision, RateLimiter } from '@breakwater/core';
-import { type RateLimitWindow } from '@breakwater/core/extend';
+import {
+  type Clock,
+  type ConfigError,
+  isConfigError,
+  type RateLimitDecision,
+  RateLimiter,
+} from '@breakwater/core';
+import type { RateLimitWindow } from '@breakwater/core/extend';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isStoreUnavailableError, type StoreUnavailableError } from './errors.js';

@@ -1,6 +1,21 @@
-import { CircuitBreaker, type CircuitBreakerOptions, type Clock, ConfigError, type Duration, type RateLimitDecision, type RateLimitStore } from '@breakwater/core';
+import {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  type Clock,
+  ConfigError,
+  type Duration,
+  type RateLimitDecision,
+  type RateLimitStore,
+} from '@breakwater/core';
 import { promiseFor } from '@breakwater/core/adapter';
-import { DeadlineList, type DeadlineNode, type RateLimitWindow, REJECTED, rateLimitAlgorithms, systemClock } from '@breakwater/core/extend';
+import {
+  DeadlineList,
+  type DeadlineNode,
+  type RateLimitWindow,
+  REJECTED,
+  rateLimitAlgorithms,
+  systemClock,
+} from '@breakwater/core/extend';
 import type { Cluster, Redis } from 'ioredis';
 import { withTimeout } from './connection.js';
 import { StoreUnavailableError } from './errors.js';

@@ -1,51 +1,40 @@
-import { BreakwaterError, isBreakwaterError } from '@breakwater/core';
+import {
+  BreakwaterError,
+  isBreakwaterError,
+  isPoolClosedError,
+  isPoolQueueFullError,
+  PoolClosedError,
+  PoolQueueFullError,
+  PoolQueueTimeoutError,
+  PoolUnhealthyError,
+} from '@breakwater/core';
+
+// The pool's refusals are core's classes (one `instanceof`, one guard, whichever pool threw);
+// the Redis names below are kept for the package's users and subclass core's.
+export { isPoolClosedError, isPoolQueueFullError, PoolClosedError, PoolQueueFullError };
 
 /**
  * Redis is unreachable as far as the pool can tell (connections fail to open, or the
  * health check has marked the pool unhealthy): `use()` refuses at once instead of
- * queueing behind a connection that cannot be made. Code `POOL_UNHEALTHY`.
+ * queueing behind a connection that cannot be made. Core's {@link PoolUnhealthyError}
+ * with the connect failure as `cause`. Code `POOL_UNHEALTHY`.
  */
-export class PoolUnavailableError extends BreakwaterError {
-  declare readonly code: 'POOL_UNHEALTHY';
-  constructor(
-    readonly pool: string,
-    cause?: unknown,
-    retryAfterMs?: number,
-  ) {
-    super('POOL_UNHEALTHY', `Redis pool '${pool}' cannot reach Redis`, {
-      cause,
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    });
+export class PoolUnavailableError extends PoolUnhealthyError {
+  constructor(pool: string, cause?: unknown, retryAfterMs?: number) {
+    super(pool, retryAfterMs, cause);
   }
 }
 
-/** The pool is closing or closed. Code `POOL_CLOSED`. */
-export class PoolClosedError extends BreakwaterError {
-  declare readonly code: 'POOL_CLOSED';
-  constructor(readonly pool: string) {
-    super('POOL_CLOSED', `Redis pool '${pool}' is closed`);
-  }
-}
-
-/** No connection came free within `acquireTimeout`. Code `POOL_QUEUE_TIMEOUT`. */
-export class PoolAcquireTimeoutError extends BreakwaterError {
-  declare readonly code: 'POOL_QUEUE_TIMEOUT';
+/**
+ * No connection came free within `acquireTimeout`: core's {@link PoolQueueTimeoutError}
+ * under generic-pool's name, with the bound as `timeoutMs`. Code `POOL_QUEUE_TIMEOUT`.
+ */
+export class PoolAcquireTimeoutError extends PoolQueueTimeoutError {
   constructor(
-    readonly pool: string,
+    pool: string,
     readonly timeoutMs: number,
   ) {
-    super('POOL_QUEUE_TIMEOUT', `Redis pool '${pool}': no connection free within ${timeoutMs}ms`);
-  }
-}
-
-/** `maxWaitingClients` callers are already waiting. Code `POOL_QUEUE_FULL`. */
-export class PoolQueueFullError extends BreakwaterError {
-  declare readonly code: 'POOL_QUEUE_FULL';
-  constructor(
-    readonly pool: string,
-    readonly maxWaiting: number,
-  ) {
-    super('POOL_QUEUE_FULL', `Redis pool '${pool}': ${maxWaiting} callers already waiting`);
+    super(pool, timeoutMs);
   }
 }
 
@@ -76,9 +65,8 @@ function guard<T extends BreakwaterError>(code: string) {
   return (e: unknown): e is T => isBreakwaterError(e) && e.code === code;
 }
 
+// By code, as core's guards: true for core's PoolUnhealthyError and PoolQueueTimeoutError too.
 export const isPoolUnavailableError: (e: unknown) => e is PoolUnavailableError = guard('POOL_UNHEALTHY');
-export const isPoolClosedError: (e: unknown) => e is PoolClosedError = guard('POOL_CLOSED');
 export const isPoolAcquireTimeoutError: (e: unknown) => e is PoolAcquireTimeoutError =
   guard('POOL_QUEUE_TIMEOUT');
-export const isPoolQueueFullError: (e: unknown) => e is PoolQueueFullError = guard('POOL_QUEUE_FULL');
 export const isStoreUnavailableError: (e: unknown) => e is StoreUnavailableError = guard('STORE_UNAVAILABLE');

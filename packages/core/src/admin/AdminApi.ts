@@ -1,13 +1,28 @@
-import type { BreakwaterCore } from '../Breakwater.js';
+import type { BreakerRegistry } from '../breaker/BreakerRegistry.js';
 import type { BreakerStats, CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { BulkheadStats } from '../bulkhead/Bulkhead.js';
 import type { ChaosState } from '../chaos/Chaos.js';
+import type { ChaosControl } from '../chaos/ChaosControl.js';
 import type { RouteGuard } from '../guard/RouteGuard.js';
 import { listPools } from '../metrics/listPools.js';
+import type { LoadShedder } from '../overload/LoadShedder.js';
+import type { PoolManager } from '../pools/PoolManager.js';
 import type { PoolStats } from '../pools/types.js';
 import type { RateLimitWindow } from '../rate-limit/types.js';
+import type { Event } from '../util/events.js';
 import type { EndpointAnswer } from './answer.js';
 import { readBody } from './readBody.js';
+
+/** What the admin endpoint reads and acts on (`BreakwaterCore` implements it). */
+export interface AdminHost {
+  readonly isClosing: boolean;
+  readonly breakers: BreakerRegistry;
+  readonly guards: readonly RouteGuard[];
+  readonly onGuard: Event<RouteGuard>;
+  readonly pools: PoolManager;
+  readonly chaos: ChaosControl;
+  readonly overload: { readonly shedder: LoadShedder } | undefined;
+}
 
 /** One admin request, as an adapter sees it. */
 export interface AdminRequest {
@@ -59,7 +74,7 @@ export class AdminApi {
   private readonly tallies = new Map<string, { allowed: number; limited: number }>();
   private readonly seenLimiters = new WeakSet<object>();
 
-  constructor(private readonly core: BreakwaterCore) {
+  constructor(private readonly core: AdminHost) {
     for (const g of core.guards) this.addGuard(g);
     core.onGuard((g) => this.addGuard(g));
   }

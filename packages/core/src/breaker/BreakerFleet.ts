@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.js';
-import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
+import { BackgroundCheck } from '../util/BackgroundCheck.js';
+import { type Clock, systemClock } from '../util/clock.js';
 import type { Duration } from '../util/duration.js';
 import { type Disposable, Emitter, type Event } from '../util/events.js';
 import { checkKeys, expectObject, optDuration, optInt } from '../util/validate.js';
@@ -44,8 +45,9 @@ const KNOWN = ['coordinator', 'quorum', 'pollInterval', 'reportTtl', 'clock'];
  * breaker opened by the fleet does not report, so one bad node cannot open the breaker for
  * everyone, nor can the fleet keep itself open.
  *
- * Nothing happens per request: one unref'd timer reads every breaker's count per
- * `pollInterval`, never overlapping itself. When the coordinator fails (Redis down), each
+ * Nothing happens per request: one unref'd timer ({@link BackgroundCheck}) reads every
+ * breaker's count per `pollInterval`, never overlapping itself, and only while the fleet
+ * has breakers. When the coordinator fails (Redis down), each
  * breaker goes on by its local state alone.
  */
 export class BreakerFleet {
@@ -53,10 +55,8 @@ export class BreakerFleet {
   readonly quorum: number;
   readonly pollIntervalMs: number;
   readonly reportTtlMs: number;
-  private readonly clock: Clock;
   private readonly members = new Map<CircuitBreaker, Member>();
-  private timer: TimerHandle | undefined;
-  private polling = false;
+  private readonly poll: BackgroundCheck;
   private closed = false;
   private ok = true;
   private readonly openEmitter = new Emitter<FleetOpenEvent>();
@@ -84,7 +84,8 @@ export class BreakerFleet {
         o.reportTtl,
         `a duration longer than pollInterval (${this.pollIntervalMs}ms)`,
       );
-    this.clock = (o.clock as Clock | undefined) ?? systemClock;
+    const clock = (o.clock as Clock | undefined) ?? systemClock;
+    this.poll = new BackgroundCheck(this.tick, { intervalMs: this.pollIntervalMs, clock });
   }
 
   /** False while the last exchange failed (the breakers are on their local state). */
@@ -107,7 +108,7 @@ export class BreakerFleet {
       sub: breaker.onStateChange((c) => this.changed(m, c)),
     };
     this.members.set(breaker, m);
-    this.arm();
+    this.poll.start();
     return dispose;
   }
 
@@ -118,7 +119,7 @@ export class BreakerFleet {
     this.members.delete(breaker);
     m.sub.dispose();
     if (m.reporting) this.send(m, false);
-    if (this.members.size === 0) this.disarm();
+    if (this.members.size === 0) void this.poll.stop();
   }
 
   /** Stops polling and withdraws this instance's reports (best effort). Safe to call twice. */
@@ -126,7 +127,7 @@ export class BreakerFleet {
     if (this.closed) return;
     for (const b of [...this.members.keys()]) this.detach(b);
     this.closed = true;
-    this.disarm();
+    void this.poll.stop();
   }
 
   private changed(m: Member, c: StateChange): void {
@@ -162,32 +163,14 @@ export class BreakerFleet {
     }
   }
 
-  private readonly tick = (): void => {
-    this.timer = undefined;
-    if (this.closed || this.polling) return;
-    this.polling = true;
+  /** One round: the next starts once this one is over, whatever became of it. */
+  private readonly tick = (): Promise<unknown> => {
     const all: Promise<void>[] = [];
     for (const m of this.members.values()) {
       // Renew while open by its own trip; a half-open breaker lets its report run out.
       const renew = m.reporting && m.breaker.state === 'open';
       all.push(this.exchange(m, renew ? true : undefined));
     }
-    // The next round starts once this one is over, whatever became of it.
-    Promise.allSettled(all).then(() => {
-      this.polling = false;
-      this.arm();
-    });
+    return Promise.allSettled(all);
   };
-
-  private arm(): void {
-    if (this.closed || this.polling || this.timer !== undefined || this.members.size === 0) return;
-    const t = this.clock.setTimeout(this.tick, this.pollIntervalMs);
-    if (typeof t === 'object') t.unref?.();
-    this.timer = t;
-  }
-
-  private disarm(): void {
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
-  }
 }

@@ -1,8 +1,8 @@
 import { Counter, type Registry } from 'prom-client';
 import { sharedMetric } from '../metrics/sharedMetric.js';
 import type { Disposable } from '../util/events.js';
-import type { BreakerFleet } from './BreakerFleet.js';
 import type { BreakerRegistry } from './BreakerRegistry.js';
+import type { Fleet } from './Fleet.js';
 
 // Symbol.for: two copies of Breakwater (an ESM and a CJS import) share the counters.
 const kOpens = Symbol.for('breakwater.fleetOpens.v1');
@@ -32,7 +32,7 @@ function counter<L extends string>(
 }
 
 /**
- * Counts, for the breakers of `breakers` that belong to a {@link BreakerFleet}, the opens the
+ * Counts, for the breakers of `breakers` that belong to a fleet, the opens the
  * fleet decided (`breakwater_circuit_breaker_fleet_opens_total{breaker}`: a quorum of other
  * instances saw the dependency fail) and the failed exchanges with the coordinator
  * (`breakwater_circuit_breaker_fleet_errors_total`: the fleet ran on local state meanwhile).
@@ -47,8 +47,8 @@ export function attachFleetMetrics(
   let opens: Counter<'breaker'> | undefined;
   let errors: Counter<never> | undefined;
   const subs: Disposable[] = [];
-  const fleets = new Set<BreakerFleet>();
-  const watch = (fleet: BreakerFleet | undefined): void => {
+  const fleets = new Set<Fleet>();
+  const watch = (fleet: Fleet | undefined): void => {
     if (fleet === undefined || fleets.has(fleet)) return;
     fleets.add(fleet);
     // Registered on first use: an instance without fleets adds no series.

@@ -2,7 +2,7 @@ import { ConfigError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import { type Duration, parseDuration } from '../util/duration.js';
 import { checkKeys, expectObject, optDuration, optFunction, optInt, optNumber } from '../util/validate.js';
-import type { BreakerFleet } from './BreakerFleet.js';
+import type { Fleet } from './Fleet.js';
 
 /** What a finished call looked like, for the failure predicate. */
 export interface CallOutcome {
@@ -46,7 +46,7 @@ export interface CircuitBreakerOptions {
    * quorum of instances reports it open. It joins when registered (breakwater's `breakers`,
    * a route's own breaker) or by `fleet.attach(breaker)`. Default: local state only.
    */
-  fleet?: BreakerFleet;
+  fleet?: Fleet;
   /** Clock for tests. */
   clock?: Clock;
 }
@@ -63,7 +63,7 @@ export interface ResolvedBreakerOptions {
   halfOpenMaxCalls: number;
   successThreshold: number;
   isFailure: ((outcome: CallOutcome) => boolean) | undefined;
-  fleet: BreakerFleet | undefined;
+  fleet: Fleet | undefined;
 }
 
 const KNOWN = [
@@ -120,10 +120,10 @@ export function resolveBreakerOptions(raw: unknown, path: string): ResolvedBreak
   };
 }
 
-function checkFleet(v: unknown, path: string): BreakerFleet | undefined {
+function checkFleet(v: unknown, path: string): Fleet | undefined {
   if (v === undefined) return undefined;
-  const f = v as Partial<BreakerFleet> | null;
+  const f = v as Partial<Fleet> | null;
   if (typeof f !== 'object' || f === null || typeof f.attach !== 'function' || typeof f.detach !== 'function')
     throw new ConfigError(path, v, 'a BreakerFleet');
-  return v as BreakerFleet;
+  return v as Fleet;
 }

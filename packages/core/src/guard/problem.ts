@@ -10,6 +10,12 @@ import {
 /** Why a policy refused a request; the `reason` label of `breakwater_rejections_total`. */
 export type RejectionReason = 'rate_limited' | 'circuit_open' | 'bulkhead_full' | 'timeout' | 'overloaded';
 
+/** A rejection, as announced to metrics. */
+export interface RejectionEvent {
+  route: string;
+  reason: RejectionReason;
+}
+
 /** An RFC 9457 problem details object, as Breakwater sends it. */
 export interface ProblemDetails {
   type: string;

@@ -1,11 +1,10 @@
 import { register as globalRegistry, Registry } from 'prom-client';
-import type { BreakwaterCore, RejectionEvent } from '../Breakwater.js';
 import type { CircuitBreaker, StateChange } from '../breaker/CircuitBreaker.js';
 import { attachFleetMetrics } from '../breaker/FleetMetrics.js';
 import type { Bulkhead } from '../bulkhead/Bulkhead.js';
 import { attachChaosMetrics } from '../chaos/ChaosMetrics.js';
 import { ConfigError } from '../errors.js';
-import type { RejectionReason } from '../guard/problem.js';
+import type { RejectionEvent, RejectionReason } from '../guard/problem.js';
 import type { RouteGuard } from '../guard/RouteGuard.js';
 import { attachOverloadMetrics } from '../overload/OverloadMetrics.js';
 import type { Pool } from '../pools/types.js';
@@ -14,6 +13,7 @@ import type { Disposable } from '../util/events.js';
 import { type MetricsAnswer, renderMetrics } from './exposition.js';
 import { listPools, onPoolAdded } from './listPools.js';
 import { MetricSet, type MetricSet as MetricSetT, type MetricsSource } from './MetricSet.js';
+import type { MetricsHost } from './MetricsHost.js';
 import { RouteSeries, UNMATCHED_ROUTE } from './RouteSeries.js';
 
 /** Metrics settings of `breakwater()`. */
@@ -56,7 +56,7 @@ export class BreakwaterMetrics implements MetricsSource {
   private disposed = false;
 
   constructor(
-    private readonly core: BreakwaterCore,
+    private readonly core: MetricsHost,
     options: MetricsOptions = {},
   ) {
     const registry = options.registry ?? globalRegistry;

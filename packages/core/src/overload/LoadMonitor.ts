@@ -1,4 +1,5 @@
-import type { Clock, TimerHandle } from '../util/clock.js';
+import { BackgroundCheck } from '../util/BackgroundCheck.js';
+import type { Clock } from '../util/clock.js';
 import { Emitter, type Event } from '../util/events.js';
 import type { LoadSample, LoadSampler } from './sampler.js';
 
@@ -11,20 +12,23 @@ export interface LoadMonitorOptions {
 }
 
 /**
- * Samples the load on one timer (unref'd by the system clock), re-armed after each
+ * Samples the load on one {@link BackgroundCheck} timer (unref'd), re-armed after each
  * sample so samples never overlap, and announces each sample. The timer's own lateness
  * counts as event-loop delay too: a loop blocked for a whole window delays the timer
  * even when the delay histogram had no chance to probe.
  */
 export class LoadMonitor {
-  private timer: TimerHandle | undefined;
+  private readonly loop: BackgroundCheck;
   private expectedAt = 0;
   private running = false;
   private readonly samples = new Emitter<LoadSample>();
   /** Fires with each sample. */
   readonly onSample: Event<LoadSample> = this.samples.event;
 
-  constructor(private readonly options: LoadMonitorOptions) {}
+  constructor(private readonly options: LoadMonitorOptions) {
+    const { clock, intervalMs } = options;
+    this.loop = new BackgroundCheck(this.tick, { intervalMs, clock });
+  }
 
   get isRunning(): boolean {
     return this.running;
@@ -35,43 +39,29 @@ export class LoadMonitor {
     if (this.running) return;
     this.running = true;
     this.options.sampler.start?.();
-    this.arm();
+    this.expectedAt = this.options.clock.now() + this.options.intervalMs;
+    this.loop.start();
   }
 
   /** Stops sampling and clears the timer. Idempotent. */
   stop(): void {
     if (!this.running) return;
     this.running = false;
-    if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer);
-    this.timer = undefined;
+    void this.loop.stop();
     this.options.sampler.stop?.();
   }
 
-  private arm(): void {
-    const { clock, intervalMs } = this.options;
-    this.expectedAt = clock.now() + intervalMs;
-    const t = this.timer;
-    // Node's timers re-arm in place; other clocks (fakes) get a new timer.
-    if (t !== undefined && typeof t === 'object' && typeof t.refresh === 'function') t.refresh();
-    else this.timer = clock.setTimeout(this.tick, intervalMs);
-  }
-
+  /** Synchronous, so the loop re-arms as it returns: the next tick is due one interval from now. */
   private readonly tick = (): void => {
-    if (!this.running) return;
-    const late = this.options.clock.now() - this.expectedAt;
-    let sample: LoadSample;
+    const { clock, intervalMs, sampler } = this.options;
+    const late = clock.now() - this.expectedAt;
     try {
-      sample = this.options.sampler.sample();
-    } catch {
-      // A broken sampler must not stop the monitor, nor crash the process from a timer.
-      this.arm();
-      return;
-    }
-    if (late > sample.eventLoopDelayMs) sample = { ...sample, eventLoopDelayMs: late };
-    try {
+      let sample = sampler.sample();
+      if (late > sample.eventLoopDelayMs) sample = { ...sample, eventLoopDelayMs: late };
       this.samples.fire(sample);
     } finally {
-      if (this.running) this.arm();
+      // A broken sampler or listener skips this sample; the loop goes on (it swallows the error).
+      this.expectedAt = clock.now() + intervalMs;
     }
   };
 }

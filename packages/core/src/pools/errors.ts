@@ -48,14 +48,19 @@ export class PoolQueueTimeoutError extends BreakwaterError {
   }
 }
 
-/** The pool's upstream is unhealthy and the pool fails fast (`onUnhealthy: 'reject'`). Code `POOL_UNHEALTHY`. */
+/**
+ * The pool's upstream is unhealthy and the pool fails fast (`onUnhealthy: 'reject'`, or
+ * Redis unreachable) instead of queueing behind connections that cannot be made.
+ * `cause` is the failure that made it so, where known. Code `POOL_UNHEALTHY`.
+ */
 export class PoolUnhealthyError extends BreakwaterError {
   declare readonly code: 'POOL_UNHEALTHY';
   constructor(
     readonly pool: string,
     retryAfterMs?: number,
+    cause?: unknown,
   ) {
-    super('POOL_UNHEALTHY', `Pool '${pool}' has no healthy upstream`, { retryAfterMs });
+    super('POOL_UNHEALTHY', `Pool '${pool}' has no healthy upstream`, { cause, retryAfterMs });
   }
 }
 

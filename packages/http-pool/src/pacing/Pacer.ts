@@ -1,4 +1,4 @@
-import { type Clock, type Event, type TimerHandle } from '@breakwater/core';
+import type { Clock, Event, TimerHandle } from '@breakwater/core';
 import { Emitter } from '@breakwater/core/extend';
 import type { ResponseHeaders } from '../HttpResponse.js';
 import { WaitQueue } from '../WaitQueue.js';
