@@ -36,8 +36,6 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
   phase: Phase = Phase.Limiting as Phase;
   /** When the deadline clock started (admission or slot, as the engine says). */
   startedAt = 0;
-  /** Epoch milliseconds by which the call must be answered (`Infinity` without a timeout). */
-  deadline = Number.POSITIVE_INFINITY;
   /** 0 critical, 1 normal, 2 sheddable: the bulkhead queue serves lower values first. */
   priority = NORMAL;
   /** The breaker this call holds a ticket of, while it holds one. */
@@ -61,11 +59,11 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
 
   // --- what front ends implement -----------------------------------------------------
 
-  /** The rate-limit key of this call. May throw: the call is then admitted (fail open). */
-  abstract limitKey(): string;
-  /** The units this call takes from the rate limit. May throw, like `limitKey`. */
+  /** The rate-limit key of this call; undefined: none can be had, so it is admitted (fail open). */
+  abstract limitKey(): string | undefined;
+  /** The units this call takes from the rate limit; negative or NaN: admitted, like `limitKey`. */
   abstract limitCost(): number;
-  /** The limiter admitted the call; `d` is set when the engine hands out decisions. */
+  /** The limiter admitted the call (called only when the engine hands out decisions). */
   abstract onAllowed(d: RateLimitDecision | undefined): void;
   /**
    * The engine refused the call; its work never runs. `decision` is the limiter's, when
@@ -73,8 +71,8 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
    */
   abstract onRefused(why: Refused, retryAfterMs: number, decision: RateLimitDecision | undefined): void;
   /**
-   * Starts the work; it ends with `finish()`. Should not throw: if it does, the call ends
-   * as a failure and the error goes to whoever started or resumed the call.
+   * Starts the work; it ends with `finish()`. Must not throw: a front end whose work can
+   * throw synchronously ends the call itself (`finish(500, error)`) first.
    */
   abstract startWork(): void;
   /**
@@ -93,6 +91,12 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
 
   get aborted(): boolean {
     return this.abortReason !== undefined;
+  }
+
+  /** Epoch milliseconds by which the call must be answered (`Infinity` without a timeout). */
+  get deadline(): number {
+    // The deadline list's own field: one number fewer per call.
+    return this.engine.deadlines === undefined ? Number.POSITIVE_INFINITY : this.deadlineAt;
   }
 
   get isRunning(): boolean {
@@ -126,15 +130,11 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
     }
     const limiter = e.limiter;
     if (limiter === undefined) return this.admit(now);
-    let key: string;
-    let cost: number;
-    try {
-      key = this.limitKey();
-      cost = this.limitCost();
-    } catch {
-      // A throwing key or cost function is the application's bug; fail open, not with a crash.
-      return this.admit(now);
-    }
+    // No key or no valid cost (the application's function threw): fail open, not with a crash.
+    const key = this.limitKey();
+    if (key === undefined) return this.admit(now);
+    const cost = this.limitCost();
+    if (!(cost >= 0)) return this.admit(now);
     const at = e.limiterSharesClock ? now : undefined;
     if (e.limiterDecisions) {
       const d = limiter.consume(key, cost, at);
@@ -172,7 +172,6 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
       this.phase = Phase.Done;
       return this.onRefused(Refused.RateLimited, waitMs, undefined);
     }
-    this.onAllowed(undefined);
     this.admit(now);
   }
 
@@ -214,8 +213,7 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
     const deadlines = e.deadlines;
     if (deadlines === undefined) return;
     const ms = e.adaptiveTimeout === undefined ? e.timeoutMs! : e.adaptiveTimeout.timeoutMs(now);
-    this.deadline = now + ms;
-    deadlines.add(this, this.deadline);
+    deadlines.add(this, now + ms);
   }
 
   /** Holds its slot (or needs none): the interceptor, if any, then the work. */
@@ -226,16 +224,7 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
     // One field check without chaos.
     const ic = e.interceptor;
     if (ic?.enabled && ic.intercept(this, e.clock)) return;
-    this.runWork();
-  }
-
-  private runWork(): void {
-    try {
-      this.startWork();
-    } catch (err) {
-      this.finish(500, err);
-      throw err;
-    }
+    this.startWork();
   }
 
   /** The bulkhead's grant of a slot to this queued call (the BulkheadWaiter protocol). */

@@ -109,12 +109,21 @@ export abstract class GuardCall extends EngineCall implements BreakwaterContext 
 
   // --- the engine's hooks --------------------------------------------------------------
 
-  limitKey(): string {
-    return this.guard.keyOf(this);
+  limitKey(): string | undefined {
+    try {
+      return this.guard.keyOf(this);
+    } catch {
+      // A throwing key function is the application's bug: the request is admitted.
+      return undefined;
+    }
   }
 
   limitCost(): number {
-    return this.guard.engine.limiter!.costOf(this.nativeRequest());
+    try {
+      return this.guard.engine.limiter!.costOf(this.nativeRequest());
+    } catch {
+      return -1;
+    }
   }
 
   onAllowed(d: RateLimitDecision | undefined): void {
@@ -126,7 +135,13 @@ export abstract class GuardCall extends EngineCall implements BreakwaterContext 
   }
 
   startWork(): void {
-    this.proceed();
+    try {
+      this.proceed();
+    } catch (err) {
+      // The adapter's own failure to run the handler: the call ends, the error goes up.
+      this.finish(500, err);
+      throw err;
+    }
   }
 
   onExpired(running: boolean): unknown {
