@@ -144,7 +144,8 @@ export function attach(res: Response, call: ExpressCall): void {
   // and garbage each time) where a closure is one small young object.
   res.on('close', () => responseClosed(res, call));
   // Without this a pipelined request whose client left would hold its slot forever.
-  onQueuedRequestGone(call.req, res, () => responseClosed(res, call));
+  // Only a pipelined request waits socketless: the common case allocates no closure.
+  if (res.socket === null) onQueuedRequestGone(call.req, res, () => responseClosed(res, call));
 }
 
 /** The default refusal; `close` after a timeout (see writeAnswer). */

@@ -48,7 +48,8 @@ export class KoaCall extends GuardCall {
         if (!res.writableFinished) this.clientClosed();
       });
     }
-    onQueuedRequestGone(ctx.req, res, () => this.clientClosed());
+    // Only a pipelined request waits socketless: the common case allocates no closure.
+    if (res.socket === null) onQueuedRequestGone(ctx.req, res, () => this.clientClosed());
   }
 
   clientIp(): string | undefined {
