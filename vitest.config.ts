@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 const src = (pkg: string, entry = 'index') =>
   fileURLToPath(new URL(`./packages/${pkg}/src/${entry}.ts`, import.meta.url));
-const pkgs = ['core', 'express', 'koa', 'http-pool', 'redis-pool'];
+const pkgs = ['core', 'express', 'koa', 'fastify', 'hono', 'http-pool', 'redis-pool'];
 
 export default defineConfig({
   resolve: {

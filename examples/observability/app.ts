@@ -10,10 +10,11 @@
  * ```
  */
 import { timingSafeEqual } from 'node:crypto';
-import { breakwater, type Clock, type ExpressBreakwater } from '@breakwater/express';
+import { breakwater, type Clock, type ExpressBreakwater, type Logger } from '@breakwater/express';
 import express, { type Express, type RequestHandler } from 'express';
 import { Registry } from 'prom-client';
 import { DemoPool } from './DemoPool.js';
+import { SwitchableStore } from './SwitchableStore.js';
 
 export interface ExampleOptions {
   /** Bearer token of the admin endpoint; without one, the admin endpoint is not mounted. */
@@ -21,6 +22,8 @@ export interface ExampleOptions {
   /** Default: a registry of the app's own. */
   registry?: Registry;
   clock?: Clock;
+  /** Where Breakwater logs its events (pino, console, …). Default: nothing is logged. */
+  logger?: Logger;
 }
 
 /** Answers 401 unless `Authorization: Bearer <token>` matches, compared in constant time. */
@@ -37,13 +40,16 @@ export function createExampleApp(options: ExampleOptions = {}): {
   app: Express;
   bw: ExpressBreakwater;
   pool: DemoPool;
+  store: SwitchableStore;
 } {
   const bw = breakwater({
     registry: options.registry ?? new Registry(),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
     defaults: { timeout: '2s' },
   });
   const pool = bw.pools.add(new DemoPool('catalog-db', 4));
+  const store = new SwitchableStore();
   const app = express();
   app.use(bw.middleware());
 
@@ -76,10 +82,39 @@ export function createExampleApp(options: ExampleOptions = {}): {
       res.json({ ok: true });
     },
   );
-  // Every item read goes through the pool.
+  // Every item read goes through the pool; `?fail=1` fails the call, retried once.
   app.get('/api/items/:id', bw.route(), async (req, res) => {
-    const item = await pool.use(async () => ({ id: req.params.id }));
-    res.json(item);
+    try {
+      const item = await pool.use(
+        async () => {
+          if (req.query.fail) throw new Error('catalog-db query failed');
+          return { id: req.params.id };
+        },
+        { retries: 1 },
+      );
+      res.json(item);
+    } catch {
+      res.status(502).json({ error: 'catalog unavailable' });
+    }
   });
-  return { app, bw, pool };
+  // 100 quotes a minute per client, counted in a shared store; while the store is down the
+  // limiter counts locally (`onStoreError: 'memory'`).
+  app.get(
+    '/api/quote',
+    bw.route({ rateLimit: { limit: 100, window: '1m', store, onStoreError: 'memory' } }),
+    (_req, res) => {
+      res.json({ price: 42 });
+    },
+  );
+  // A failing (or, past 500ms, slow) recommendation engine degrades to an empty list
+  // instead of an error; the answer carries `Breakwater-Fallback: <reason>`.
+  app.get(
+    '/api/recommendations',
+    bw.route({ timeout: '500ms', fallback: () => ({ body: { items: [], degraded: true } }) }),
+    (req, res) => {
+      if (req.query.fail) res.status(500).json({ error: 'engine failed' });
+      else res.json({ items: ['a', 'b'] });
+    },
+  );
+  return { app, bw, pool, store };
 }

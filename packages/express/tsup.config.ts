@@ -1,4 +1,13 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 import { packageBuild } from '../../tsup.config.base.js';
 
-export default defineConfig(packageBuild);
+export default defineConfig({
+  ...packageBuild,
+  // `req.breakwater` is declared in one file both declaration builds reference, copied to
+  // dist/ by the build script (tsup's declaration build clears dist/*.d.ts as it starts):
+  // a program holding both the ESM and the CJS declarations then declares it once.
+  dts: {
+    ...(packageBuild.dts as Exclude<Options['dts'], boolean | string | undefined>),
+    banner: '/// <reference path="./global.d.ts" />',
+  },
+});

@@ -7,7 +7,7 @@ import { isChaosFaultError } from '@breakwater/core';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { describe, expect, test } from 'vitest';
-import { appPerTest, flavors, sleep, until } from '../helpers/apps.js';
+import { appPerTest, flavors, requestHeader, sleep, until } from '../helpers/apps.js';
 
 /** Alternates 0 and 0.99: a rate of 0.5 then injects into exactly every other call. */
 function alternating() {
@@ -158,12 +158,7 @@ describe.each(flavors)('$name', (flavor) => {
     expect(core.chaos.list()).toEqual([]);
     core.chaos.enable('a', {
       fault: { rate: 1, status: 500, body: { error: 'boom' } },
-      when: (req: unknown) => {
-        const h =
-          (req as { headers?: Record<string, string> }).headers ??
-          (req as { req: { headers: Record<string, string> } }).req.headers;
-        return h['x-chaos'] === '1';
-      },
+      when: (req: unknown) => requestHeader(req, 'x-chaos') === '1',
     });
     expect((await request(url).get('/a')).status).toBe(200);
     const r = await request(url).get('/a').set('x-chaos', '1');

@@ -104,7 +104,9 @@ describe.each(flavors.filter((f) => f.name === 'express 5' || f.name === 'koa 3'
     core.overload!.shedder.onLevelChange((c) => levels.push(c.to));
 
     for (const p of ['/feed', '/report', '/pay']) expect((await request(url).get(p)).status).toBe(200);
-    expect(shedder.level).toBe(0);
+    // A calm start: on a machine busy with other work the loop may read as loaded for a moment.
+    await until(() => shedder.level === 0, 5000, 'the shedder at level 0 before the burst');
+    levels.length = 0;
 
     const burst = hammer(url, ['/feed', '/report'], 6);
     const pay: number[] = [];

@@ -143,7 +143,7 @@ describe.skipIf(!canRedis)('keys in a real Redis store', () => {
     async (flavor) => {
       await inspect.flushall();
       const pool = new RedisPool({ name: 'limits', url: redis.url, healthCheck: false });
-      const store = new RedisRateLimitStore({ pool, prefix: 'sec:' });
+      const store = new RedisRateLimitStore({ pool, prefix: 'sec:', startup: { wait: '2s' } });
       const byKey = { rateLimit: { limit: 5, window: '1m', key: { header: 'x-api-key' } } };
       const byIp = { rateLimit: { limit: 5, window: '1m' } };
       const app = await serve(flavor, {
@@ -205,7 +205,7 @@ describe.skipIf(!canRedis)('keys in a real Redis store', () => {
 
 test('the Redis store script takes request data only as KEYS/ARGV; only validated settings are compiled in', () => {
   const script = readFileSync(join(repoRoot, 'packages/redis-pool/src/script.ts'), 'utf8');
-  const store = readFileSync(join(repoRoot, 'packages/redis-pool/src/RedisRateLimitStore.ts'), 'utf8');
+  const store = readFileSync(join(repoRoot, 'packages/redis-pool/src/scriptClient.ts'), 'utf8');
   // The script is generated per set of windows from the limiter's settings alone: the
   // builder sees no key, cost or clock, and refuses settings that are not finite numbers > 0.
   expect(script).toMatch(
@@ -228,11 +228,11 @@ test('the Redis store script takes request data only as KEYS/ARGV; only validate
   const calls = [...lua.matchAll(/redis\.p?call\('(\w+)'(?:,\s*(\w+))?/g)].map((m) =>
     `${m[1]} ${m[2] ?? ''}`.trim(),
   );
-  expect(new Set(calls)).toEqual(new Set(['TIME', 'GET key', 'SETRANGE key', 'SET key']));
+  expect(new Set(calls)).toEqual(new Set(['TIME', 'GET key', 'PTTL key', 'SETRANGE key', 'SET key']));
   // The client sends the script by SHA with one key; key, cost and now are arguments.
   const evals = [...store.matchAll(/c\.(evalsha|eval)Buffer\(([^)]*)\)/g)].map((m) => m[2]);
   expect(evals.length).toBeGreaterThanOrEqual(2);
-  for (const args of evals) expect(args).toMatch(/^s\.(sha|lua), 1, key, cost(, now)?$/);
+  for (const args of evals) expect(args).toMatch(/^(sha|lua), 1, key, cost(, now)?$/);
 });
 
 test('pool credentials never appear in the health report, metrics or the admin snapshot', async () => {

@@ -16,6 +16,8 @@ type Handler = Parameters<typeof request>[0];
 interface Instance {
   bw: ReturnType<typeof expressBreakwater> | ReturnType<typeof koaBreakwater>;
   handler: Handler;
+  /** Mounts `GET /guarded` under `policy`: 500 with `?fail=1`, else 200. */
+  guarded(policy: Record<string, unknown>): void;
 }
 
 const TOKEN = 'sesame';
@@ -38,7 +40,12 @@ function expressApp(): Instance {
     express.json(),
     bw.admin(),
   );
-  return { bw, handler: app };
+  const guarded = (policy: Record<string, unknown>) => {
+    app.get('/guarded', bw.route(policy), (req, res) => {
+      res.status(req.query.fail ? 500 : 200).end();
+    });
+  };
+  return { bw, handler: app, guarded };
 }
 
 function koaApp(): Instance {
@@ -61,7 +68,12 @@ function koaApp(): Instance {
     bw.admin(),
   );
   app.use(router.routes());
-  return { bw, handler: app.callback() };
+  const guarded = (policy: Record<string, unknown>) => {
+    router.get('/guarded', bw.route(policy), (ctx) => {
+      ctx.status = ctx.query.fail ? 500 : 200;
+    });
+  };
+  return { bw, handler: app.callback(), guarded };
 }
 
 const instances: Instance[] = [];
@@ -157,6 +169,95 @@ describe.each([
     expect(
       (await request(handler).post('/admin').set(auth).send({ breaker: 'x', action: 'open' })).status,
     ).toBe(404);
+  });
+
+  test("detailed: breakers, bulkheads, pools with their stats, and rate-limit stores, each in the draft's terms", async () => {
+    const { bw, handler, guarded } = setup();
+    let storeDown = false;
+    const store = {
+      consume(_k: string, windows: ReadonlyArray<{ limit: number }>) {
+        if (storeDown)
+          return Promise.reject(Object.assign(new Error('down at 10.0.0.7'), { code: 'ECONNREFUSED' }));
+        return Promise.resolve({
+          allowed: true,
+          remaining: windows.map((w) => w.limit),
+          resetMs: windows.map(() => 0),
+          retryAfterMs: 0,
+          violated: [],
+        });
+      },
+    };
+    bw.pools.add({
+      name: 'api',
+      stats: () => ({ active: 1, idle: 2, pending: 0, max: 3 }),
+      health: async () => ({ status: 'pass', latencyMs: 2, time: '2024-05-01T00:00:00.000Z' }),
+      close: async () => {},
+    });
+    const policy = {
+      rateLimit: { limit: 100, window: '1m', store, onStoreError: 'memory' as const },
+      bulkhead: { maxConcurrent: 2 },
+      circuitBreaker: { consecutiveFailures: 1 },
+    };
+    guarded(policy);
+    expect((await request(handler).get('/guarded?fail=1')).status).toBe(500);
+    storeDown = true;
+    expect((await request(handler).get('/guarded')).status).toBe(503);
+    const r = await request(handler).get('/health');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^application\/health\+json/);
+    const body = JSON.parse(r.text);
+    expect(body.status).toBe('warn');
+    expect(Object.keys(body.checks).sort()).toEqual([
+      'breaker:GET /guarded',
+      'breaker:upstream',
+      'bulkhead:GET /guarded',
+      'pool:api',
+      'rateLimitStore:GET /guarded',
+    ]);
+    const fields = ['componentId', 'componentType', 'status', 'observedValue', 'observedUnit', 'time'];
+    for (const [key, [entry]] of Object.entries(body.checks) as Array<
+      [string, Array<Record<string, unknown>>]
+    >)
+      for (const f of fields) expect(entry, `${key}.${f}`).toHaveProperty(f);
+    expect(body.checks['breaker:GET /guarded'][0]).toMatchObject({
+      componentType: 'circuit-breaker',
+      status: 'warn',
+      observedValue: 'open',
+      calls: 1,
+      failures: 1,
+      failureRate: 1,
+      lastFailure: { code: 'HTTP_500' },
+    });
+    expect(Date.parse(body.checks['breaker:GET /guarded'][0].since)).not.toBeNaN();
+    expect(body.checks['breaker:upstream'][0]).toMatchObject({
+      status: 'pass',
+      observedValue: 'closed',
+      calls: 0,
+    });
+    expect(body.checks['bulkhead:GET /guarded'][0]).toMatchObject({
+      componentType: 'bulkhead',
+      status: 'pass',
+      observedValue: 0,
+      active: 0,
+      queued: 0,
+      limit: 2,
+    });
+    expect(body.checks['pool:api'][0]).toMatchObject({
+      status: 'pass',
+      observedValue: 2,
+      observedUnit: 'ms',
+      time: '2024-05-01T00:00:00.000Z',
+      stats: { active: 1, idle: 2, pending: 0, max: 3 },
+    });
+    expect(body.checks['rateLimitStore:GET /guarded'][0]).toMatchObject({
+      componentType: 'rate-limit-store',
+      status: 'warn',
+      observedValue: 'fallback',
+      onStoreError: 'memory',
+    });
+    expect(r.text).not.toContain('10.0.0.7');
+    // Readiness still passes: nothing here fails.
+    expect((await request(handler).get('/health/ready')).status).toBe(200);
   });
 
   test('an unknown health kind fails at mount time', () => {

@@ -1,18 +1,25 @@
 /**
- * The same routes in Express 5, Express 4, Koa 3 and Koa 2, so one scenario table runs
- * against every framework Breakwater supports. Handlers are written once, framework-free:
- * they get the request's BreakwaterContext and return a status and body (or throw).
+ * The same routes in Express 5, Express 4, Koa 3, Koa 2, Fastify 5 and Hono 4, so one
+ * scenario table runs against every framework Breakwater supports. Handlers are written
+ * once, framework-free: they get the request's BreakwaterContext and return a status and
+ * body (or throw).
  */
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { BreakwaterContext, BreakwaterOptions, RoutePolicy } from '@breakwater/core';
+import type { BreakwaterContext, BreakwaterOptions, Refusal, RoutePolicy } from '@breakwater/core';
 import type { RouteGuard } from '@breakwater/core/adapter';
 import { breakwater as expressBreakwater } from '@breakwater/express';
+import { breakwater as fastifyBreakwater } from '@breakwater/fastify';
+import { breakwater as honoBreakwater } from '@breakwater/hono';
 import { breakwater as koaBreakwater } from '@breakwater/koa';
+import { createAdaptorServer } from '@hono/node-server';
 import Router from '@koa/router';
 import express5 from 'express';
 import express4 from 'express4';
+import Fastify from 'fastify';
+import { Hono, type MiddlewareHandler } from 'hono';
+import type { ContentfulStatusCode, StatusCode } from 'hono/utils/http-status';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
 import { afterEach } from 'vitest';
@@ -35,10 +42,15 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** An answer to a refusal, for {@link Flavor.onReject}. */
+export type RejectAnswer = (refusal: Refusal) => { status: number; body: unknown };
+
 export interface Flavor {
   name: string;
-  kind: 'express' | 'koa';
+  kind: 'express' | 'koa' | 'fastify' | 'hono';
   make(routes: RouteDef[], options?: BreakwaterOptions): Promise<TestApp>;
+  /** An `onReject` in the framework's terms answering JSON as `answer` says. */
+  onReject(answer: RejectAnswer): (...args: any[]) => unknown;
 }
 
 async function listen(server: http.Server): Promise<string> {
@@ -47,7 +59,13 @@ async function listen(server: http.Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-function finish(flavor: string, server: http.Server, url: string, bw: TestApp['bw']): TestApp {
+function finish(
+  flavor: string,
+  server: http.Server,
+  url: string,
+  bw: TestApp['bw'],
+  closeApp?: () => Promise<unknown>,
+): TestApp {
   return {
     flavor,
     url,
@@ -55,7 +73,7 @@ function finish(flavor: string, server: http.Server, url: string, bw: TestApp['b
     bw,
     async close() {
       server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await (closeApp?.() ?? new Promise<void>((r) => server.close(() => r())));
       await bw.close();
     },
   };
@@ -65,6 +83,10 @@ function expressFlavor(name: string, express: typeof express5): Flavor {
   return {
     name,
     kind: 'express',
+    onReject: (answer) => (refusal: Refusal, _req: express5.Request, res: express5.Response) => {
+      const a = answer(refusal);
+      res.status(a.status).json(a.body);
+    },
     async make(routes, options) {
       const bw = expressBreakwater(options as never);
       const app = express();
@@ -98,6 +120,11 @@ function koaFlavor(name: string, Koa: typeof Koa3): Flavor {
   return {
     name,
     kind: 'koa',
+    onReject: (answer) => (refusal: Refusal, ctx: Koa3.Context) => {
+      const a = answer(refusal);
+      ctx.status = a.status;
+      ctx.body = a.body;
+    },
     async make(routes, options) {
       const bw = koaBreakwater(options as never);
       const app = new Koa();
@@ -130,11 +157,74 @@ function koaFlavor(name: string, Koa: typeof Koa3): Flavor {
   };
 }
 
+const fastifyFlavor: Flavor = {
+  name: 'fastify 5',
+  kind: 'fastify',
+  onReject: (answer) => (refusal: Refusal, _request: unknown, reply: import('fastify').FastifyReply) => {
+    const a = answer(refusal);
+    reply.code(a.status).send(a.body);
+  },
+  async make(routes, options) {
+    const bw = fastifyBreakwater(options as never);
+    const app = Fastify();
+    await app.register(bw.plugin);
+    // Quiet error handler, as in the other flavors.
+    app.setErrorHandler((err: Error, _request, reply) => {
+      reply.code(500).send({ error: err.message });
+    });
+    for (const r of routes) {
+      app.route({
+        method: (r.method ?? 'get').toUpperCase() as 'GET' | 'POST',
+        url: r.path,
+        onRequest: r.policy === false ? [] : [bw.route((r.policy ?? {}) as never)],
+        handler: async (request, reply) => {
+          const a = await r.handler(request.breakwater);
+          reply.code(a.status).headers(a.headers ?? {});
+          return a.body === undefined ? reply.send() : a.body;
+        },
+      });
+    }
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    return finish('fastify 5', app.server, url, bw, () => app.close());
+  },
+};
+
+const honoFlavor: Flavor = {
+  name: 'hono 4',
+  kind: 'hono',
+  onReject: (answer) => (refusal: Refusal, c: import('hono').Context) => {
+    const a = answer(refusal);
+    return c.json(a.body, a.status as ContentfulStatusCode);
+  },
+  async make(routes, options) {
+    const bw = honoBreakwater(options as never);
+    const app = new Hono();
+    app.onError((err, c) => c.json({ error: err.message }, 500));
+    app.use(bw.middleware());
+    for (const r of routes) {
+      const mws = r.policy === false ? [] : [bw.route((r.policy ?? {}) as never)];
+      const on = app.on.bind(app) as (method: string, path: string, ...h: MiddlewareHandler[]) => unknown;
+      on(r.method === 'post' ? 'POST' : 'GET', r.path, ...mws, async (c) => {
+        const a = await r.handler(c.get('breakwater'));
+        for (const [k, v] of Object.entries(a.headers ?? {})) c.header(k, v);
+        return a.body === undefined
+          ? c.body(null, a.status as StatusCode)
+          : c.json(a.body, a.status as ContentfulStatusCode);
+      });
+    }
+    const server = createAdaptorServer({ fetch: app.fetch }) as http.Server;
+    return finish('hono 4', server, await listen(server), bw);
+  },
+};
+
 export const flavors: Flavor[] = [
   expressFlavor('express 5', express5),
   expressFlavor('express 4', express4 as unknown as typeof express5),
   koaFlavor('koa 3', Koa3),
   koaFlavor('koa 2', Koa2 as unknown as typeof Koa3),
+  fastifyFlavor,
+  honoFlavor,
 ];
 
 /**
@@ -163,6 +253,18 @@ export function appPerTest(flavor: Flavor): {
       return g;
     },
   };
+}
+
+/**
+ * A request header from what key, cost and `when` functions receive: Express's and
+ * Fastify's request, Koa's context (`ctx.headers`), Hono's context (`c.req.header()`).
+ */
+export function requestHeader(native: unknown, name: string): string | undefined {
+  const n = native as {
+    headers?: Record<string, string>;
+    req?: { header?(name: string): string | undefined };
+  };
+  return n.headers !== undefined ? n.headers[name] : n.req?.header?.(name);
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -150,7 +150,9 @@ describe('HttpPool pacing against an upstream that enforces 20 req/s', () => {
     expect(text).toContain('breakwater_pool_pace_rate{pool="partner"} 1');
     expect(text).toContain('breakwater_pool_pace_refusals_total{pool="partner"} 1');
     expect(text).toContain('breakwater_pool_pace_wait_seconds_count{pool="partner"} 1');
-    expect(text).toContain('breakwater_pool_requests_total{pool="partner",outcome="rejected"} 1');
+    expect(text).toContain(
+      'breakwater_pool_requests_total{pool="partner",outcome="rejected",status_class="error"} 1',
+    );
     pool = undefined; // closed by bw.close()
   });
 

@@ -1,6 +1,7 @@
 /**
- * One scenario table, run against Express 5, Express 4, Koa 3 and Koa 2: each refusal's
- * status, headers and body; per-route isolation; late handlers; client aborts; bad config.
+ * One scenario table, run against Express 5, Express 4, Koa 3, Koa 2, Fastify 5 and Hono 4:
+ * each refusal's status, headers and body; per-route isolation; late handlers; client
+ * aborts; bad config.
  */
 import http from 'node:http';
 import { ConfigError } from '@breakwater/core';
@@ -351,17 +352,10 @@ describe.each(flavors)('$name', (flavor) => {
   });
 
   test('onReject renders refusals itself', async () => {
-    const onReject =
-      flavor.kind === 'express'
-        ? (
-            refusal: { status: number; reason: string },
-            _req: unknown,
-            res: { status(n: number): { json(b: unknown): void } },
-          ) => res.status(refusal.status).json({ custom: refusal.reason })
-        : (refusal: { status: number; reason: string }, ctx: { status: number; body: unknown }) => {
-            ctx.status = refusal.status;
-            ctx.body = { custom: refusal.reason };
-          };
+    const onReject = flavor.onReject((refusal) => ({
+      status: refusal.status,
+      body: { custom: refusal.reason },
+    }));
     const { url } = await start([
       { path: '/own', policy: { rateLimit: { limit: 1, window: '1m' }, onReject }, handler: ok },
     ]);

@@ -9,6 +9,8 @@ import type { Express } from 'express';
 export interface ExampleApp {
   app: Express;
   bw: ExpressBreakwater;
+  /** The stand-in shared rate-limit store: `down = true` simulates its outage. */
+  store: { down: boolean };
 }
 
 const APP = new URL('../../examples/observability/app.ts', import.meta.url).href;

@@ -1,9 +1,10 @@
 /**
  * The real client: a Prometheus server (Debian's package) scrapes a running example app
- * every second and evaluates the alert rules. After traffic that trips a breaker and hits
- * a rate limit, every PromQL expression of the Grafana dashboard and of the alert rules
- * returns data through Prometheus's HTTP API, and the breaker-open alert is pending or
- * firing while the breaker is open.
+ * every second and evaluates the alert rules. After traffic that trips a breaker, hits a
+ * rate limit, fails and retries pool calls, serves fallbacks and takes a rate-limit store
+ * down, every PromQL expression of the Grafana dashboard and of the alert rules returns
+ * data through Prometheus's HTTP API; the breaker-open and store-fallback alerts are
+ * pending or firing, and each new rule's full expression holds for the component at fault.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -89,7 +90,7 @@ describe.skipIf(prometheus === undefined)('Prometheus server against the example
 
   async function get(url: string) {
     const r = await request(url, { dispatcher: agent });
-    return { status: r.statusCode, text: await r.body.text() };
+    return { status: r.statusCode, text: await r.body.text(), headers: r.headers };
   }
   async function api<T>(path: string): Promise<T> {
     const r = await get(promBase + path);
@@ -154,7 +155,7 @@ describe.skipIf(prometheus === undefined)('Prometheus server against the example
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('dashboard and alert expressions return data; the breaker-open alert is pending while open', async () => {
+  test('dashboard and alert expressions return data; breaker-open and store-fallback alerts pend; each rule holds where due', async () => {
     try {
       // Traffic: rate limit hits, a tripped breaker, a full bulkhead, pooled reads.
       for (let i = 0; i < 8; i++) await get(`${appBase}/api/search`);
@@ -164,6 +165,18 @@ describe.skipIf(prometheus === undefined)('Prometheus server against the example
       await Promise.all([1, 2, 3, 4, 5, 6].map(() => get(`${appBase}/api/report?ms=80`)));
       await Promise.all([1, 2, 3, 4, 5, 6].map(() => get(`${appBase}/api/report?ms=300`)));
       await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((i) => get(`${appBase}/api/items/${i}`)));
+      // Pool calls that fail after one retry each.
+      for (let i = 0; i < 2; i++) expect((await get(`${appBase}/api/items/x?fail=1`)).status).toBe(502);
+      // A failing handler degraded to its fallback.
+      for (let i = 0; i < 2; i++) {
+        const r = await get(`${appBase}/api/recommendations?fail=1`);
+        expect(r.status).toBe(200);
+        expect(r.headers['breakwater-fallback']).toBe('error');
+      }
+      // The shared store goes down: the limiter counts locally, the gauge says so.
+      expect((await get(`${appBase}/api/quote`)).status).toBe(200);
+      example.store.down = true;
+      expect((await get(`${appBase}/api/quote`)).status).toBe(200);
       // Prometheus sees the open breaker, and the rule goes pending (for: 1m).
       await until('the breaker-open alert', async () => {
         const alerts = await api<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>(
@@ -174,12 +187,26 @@ describe.skipIf(prometheus === undefined)('Prometheus server against the example
             a.labels.alertname === 'BreakwaterCircuitBreakerOpen' && a.labels.breaker === 'GET /api/flaky',
         );
       }).then((a) => expect(['pending', 'firing']).toContain(a.state));
+      await until('the store-fallback alert', async () => {
+        const alerts = await api<{ alerts: Array<{ labels: Record<string, string>; state: string }> }>(
+          '/api/v1/alerts',
+        );
+        return alerts.alerts.find(
+          (a) =>
+            a.labels.alertname === 'BreakwaterRateLimitStoreOnFallback' &&
+            a.labels.limiter === 'GET /api/quote',
+        );
+      }).then((a) => expect(['pending', 'firing']).toContain(a.state));
       // A little more traffic so every rate() has two samples with a change in its window.
       await until('rates over the traffic', async () => {
         await get(`${appBase}/api/search`);
         await get(`${appBase}/api/items/9`);
+        await get(`${appBase}/api/items/y?fail=1`);
+        await get(`${appBase}/api/flaky`);
+        await get(`${appBase}/api/recommendations?fail=1`);
         const r = await query('sum(rate(breakwater_rejections_total[30s])) > 0');
-        return r.result.length > 0 ? true : undefined;
+        const f = await query('sum(rate(breakwater_fallbacks_total[30s])) > 0');
+        return r.result.length > 0 && f.result.length > 0 ? true : undefined;
       });
 
       const rules = ruleExprs(
@@ -187,13 +214,29 @@ describe.skipIf(prometheus === undefined)('Prometheus server against the example
       );
       expect(rules.map((r) => r.alert).sort()).toEqual([
         'BreakwaterCircuitBreakerOpen',
+        'BreakwaterFallbacksServed',
         'BreakwaterHighP99Latency',
         'BreakwaterHighRefusalRatio',
         'BreakwaterPoolExhausted',
+        'BreakwaterPoolHighErrorRatio',
+        'BreakwaterPoolHighRetryRatio',
         'BreakwaterPoolUnhealthy',
+        'BreakwaterRateLimitStoreOnFallback',
+        'BreakwaterRouteHigh5xxRatio',
       ]);
       const exprs = dashboardExprs();
-      expect(exprs.length).toBeGreaterThanOrEqual(20);
+      expect(exprs.length).toBeGreaterThanOrEqual(28);
+      for (const metric of [
+        'breakwater_pool_request_duration_seconds_bucket',
+        'breakwater_pool_retries_total',
+        'breakwater_fallbacks_total',
+        'breakwater_rate_limit_store_fallback',
+        'status_class',
+      ])
+        expect(
+          exprs.some((e) => e.includes(metric)),
+          `a panel reads ${metric}`,
+        ).toBe(true);
       const empty: string[] = [];
       for (const expr of exprs) if ((await query(expr)).result.length === 0) empty.push(expr);
       for (const r of rules) {
@@ -205,6 +248,19 @@ describe.skipIf(prometheus === undefined)('Prometheus server against the example
       // The full breaker rule holds now, for the right breaker.
       const open = await query(rules.find((r) => r.alert === 'BreakwaterCircuitBreakerOpen')!.expr);
       expect(open.result.map((s) => s.metric.breaker)).toEqual(['GET /api/flaky']);
+      // So do the new rules, each for the component at fault.
+      const holds = async (alert: string, label: string) =>
+        (await query(rules.find((r) => r.alert === alert)!.expr)).result.map((s) => s.metric[label]).sort();
+      // The request histogram labels routes by pattern; a fallback's answer is a 200 there.
+      expect(await holds('BreakwaterRouteHigh5xxRatio', 'route')).toContain('/api/flaky');
+      expect(await holds('BreakwaterRouteHigh5xxRatio', 'route')).not.toContain('/api/recommendations');
+      expect(await holds('BreakwaterPoolHighErrorRatio', 'pool')).toEqual(['catalog-db']);
+      expect(await holds('BreakwaterPoolHighRetryRatio', 'pool')).toEqual(['catalog-db']);
+      expect(await holds('BreakwaterFallbacksServed', 'route')).toEqual(['GET /api/recommendations']);
+      expect(await holds('BreakwaterRateLimitStoreOnFallback', 'limiter')).toEqual(['GET /api/quote']);
+      // Pool calls by status class, and the new gauge's healthy side.
+      const classes = await query('sum by (status_class) (breakwater_pool_requests_total) > 0');
+      expect(classes.result.map((s) => s.metric.status_class).sort()).toEqual(['2xx', '5xx']);
       // The refusals were scraped with their reasons.
       const reasons = await query('sum by (reason) (breakwater_rejections_total) > 0');
       expect(reasons.result.map((s) => s.metric.reason).sort()).toEqual(

@@ -1,6 +1,7 @@
 /**
- * The alert rules pass `promtool check rules`, and a running example app's /metrics
- * passes `promtool check metrics` (Prometheus's own exposition linter).
+ * The alert rules pass `promtool check rules` and their unit tests (`promtool test rules`,
+ * alerts.test.yml beside them), and a running example app's /metrics passes `promtool
+ * check metrics` (Prometheus's own exposition linter).
  */
 import { spawnSync } from 'node:child_process';
 import type { Server } from 'node:http';
@@ -12,6 +13,9 @@ import { type ExampleApp, loadExampleApp } from './exampleApp.js';
 import { requireTool } from './tools.js';
 
 const RULES = fileURLToPath(new URL('../../examples/observability/prometheus/alerts.yml', import.meta.url));
+const RULE_TESTS = fileURLToPath(
+  new URL('../../examples/observability/prometheus/alerts.test.yml', import.meta.url),
+);
 const promtool = requireTool('promtool');
 
 describe.skipIf(promtool === undefined)('promtool', () => {
@@ -41,8 +45,14 @@ describe.skipIf(promtool === undefined)('promtool', () => {
 
   test('promtool check rules accepts the alert rules', () => {
     const r = spawnSync(promtool!, ['check', 'rules', RULES], { encoding: 'utf8' });
-    expect(r.stdout + r.stderr).toContain('SUCCESS: 5 rules found');
+    expect(r.stdout + r.stderr).toContain('SUCCESS: 10 rules found');
     expect(r.status).toBe(0);
+  });
+
+  test('promtool test rules: each rule fires past its threshold and stays quiet below it', () => {
+    const r = spawnSync(promtool!, ['test', 'rules', RULE_TESTS], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toContain('SUCCESS');
+    expect(r.status, r.stdout + r.stderr).toBe(0);
   });
 
   test('promtool check metrics accepts a live scrape with every policy in use', async () => {
@@ -50,6 +60,9 @@ describe.skipIf(promtool === undefined)('promtool', () => {
     for (let i = 0; i < 4; i++) await get('/api/flaky?fail=1');
     await Promise.all([1, 2, 3, 4, 5].map(() => get('/api/report?ms=50')));
     await get('/api/items/1');
+    await get('/api/items/2?fail=1');
+    await get('/api/quote');
+    await get('/api/recommendations?fail=1');
     await get('/nowhere');
     const scrape = await get('/metrics', { accept: 'text/plain' });
     expect(scrape.status).toBe(200);
@@ -71,6 +84,10 @@ describe.skipIf(promtool === undefined)('promtool', () => {
       'pool_acquire_duration_seconds',
       'pool_healthy',
       'pool_requests_total',
+      'pool_request_duration_seconds',
+      'pool_retries_total',
+      'rate_limit_store_fallback',
+      'fallbacks_total',
     ])
       expect(scrape.text).toContain(`# TYPE breakwater_${family} `);
     const r = spawnSync(promtool!, ['check', 'metrics'], { input: scrape.text, encoding: 'utf8' });

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type PrivateRedis, redisOrSkip, startRedis, uniquePrefix } from '../helpers/redis-server.js';
+import { whenReady } from './servers.js';
 
 const up = await redisOrSkip('Redis outage tests', ['private']);
 
@@ -60,6 +61,8 @@ describe.skipIf(!up)('outages of a private Redis', () => {
     });
     const bw = breakwater({ store });
     bw.pools.add(pool);
+    // Until its client is first ready a store falls back (cold start); these tests start warm.
+    await whenReady(pool.client);
     const app = express();
     app.use(bw.middleware());
     const key = { header: 'x-client' };
@@ -210,6 +213,7 @@ describe.skipIf(!up)('outages of a private Redis', () => {
     const client = new Redis(server.url);
     const admin = new Redis(server.url);
     const store = new RedisRateLimitStore({ client, prefix: uniquePrefix('flush'), timeout: '1s' });
+    await whenReady(client);
     const bw = breakwater({ store });
     cleanups.push(async () => {
       await bw.close();

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { REDIS_URL, redisOrSkip, uniquePrefix } from '../helpers/redis-server.js';
+import { whenReady } from './servers.js';
 
 const up = await redisOrSkip('memory/Redis parity');
 
@@ -92,8 +93,9 @@ describe.skipIf(!up)('memory and Redis stores decide alike', () => {
   let client: Redis;
   const prefix = uniquePrefix('parity');
   let n = 0;
-  beforeAll(() => {
+  beforeAll(async () => {
     client = new Redis(REDIS_URL);
+    await whenReady(client);
   });
   afterAll(async () => {
     const keys = await client.keys(`${prefix}*`);

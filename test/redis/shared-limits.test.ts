@@ -14,6 +14,7 @@ import Koa from 'koa';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { REDIS_URL, redisOrSkip, uniquePrefix } from '../helpers/redis-server.js';
+import { whenReady } from './servers.js';
 
 const up = await redisOrSkip('Express + Koa sharing Redis limits');
 
@@ -39,7 +40,7 @@ describe.skipIf(!up)('Express and Koa instances share limits through Redis', () 
     { limit: 10, window: '2h' },
   ] as const;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     admin = new Redis(REDIS_URL);
     // Instance A decides through a RedisPool, instance B through a plain ioredis client.
     pool = new RedisPool({ url: REDIS_URL, name: 'shared-a', healthCheck: false });
@@ -47,6 +48,8 @@ describe.skipIf(!up)('Express and Koa instances share limits through Redis', () 
     const timeout = '1s'; // generous: CI machines stall; the outage tests cover short timeouts
     expressBw = expressBreakwater({ store: new RedisRateLimitStore({ pool, prefix, timeout }) });
     koaBw = koaBreakwater({ store: new RedisRateLimitStore({ client: clientB, prefix, timeout }) });
+    // Until its client is first ready a store falls back (cold start): these tests count Redis's decisions.
+    await Promise.all([whenReady(pool.client), whenReady(clientB)]);
 
     expressApp = express();
     expressApp.use(expressBw.middleware());

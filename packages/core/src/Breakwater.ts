@@ -6,6 +6,7 @@ import { BulkheadRegistry } from './bulkhead/BulkheadRegistry.js';
 import { ChaosControl } from './chaos/ChaosControl.js';
 import { ConfigError } from './errors.js';
 import type { BuildContext } from './guard/build.js';
+import type { FallbackEvent } from './guard/fallback.js';
 import type { RoutePolicy } from './guard/policy.js';
 import type { RejectionEvent } from './guard/problem.js';
 import type { RouteGuard } from './guard/RouteGuard.js';
@@ -14,18 +15,24 @@ import { RouteRegistry } from './guard/RouteRegistry.js';
 import type { ReconfigureOptions, ReconfigureResult } from './guard/reload.js';
 import { HealthRegistry } from './health/HealthRegistry.js';
 import type { HealthOptions } from './health/types.js';
+import { BreakwaterLog } from './log/BreakwaterLog.js';
+import { checkLogger, type Logger } from './log/Logger.js';
 import { BreakwaterMetrics } from './metrics/BreakwaterMetrics.js';
+import { optionalPromClient } from './metrics/promClient.js';
 import { OverloadControl } from './overload/OverloadControl.js';
 import type { OverloadOptions } from './overload/options.js';
 import { PoolManager } from './pools/PoolManager.js';
 import type { RateLimitStore } from './rate-limit/types.js';
-import { type Clock, systemClock } from './util/clock.js';
+import { type Clock, clockOption } from './util/clock.js';
 import { Emitter, type Event } from './util/events.js';
 import { checkKeys, expectObject, isPlainObject } from './util/validate.js';
 
 /** Options of `breakwater()`, shared by the Express and Koa adapters. */
 export interface BreakwaterOptions<Policy extends RoutePolicy = RoutePolicy> {
-  /** prom-client `Registry` for metrics. Default: prom-client's global registry. */
+  /**
+   * prom-client `Registry` for metrics. Default: prom-client's global registry. Giving one
+   * when prom-client cannot be loaded is a `ConfigError`.
+   */
   registry?: unknown;
   /** Metric name prefix. Default `'breakwater_'`. */
   prefix?: string;
@@ -41,7 +48,11 @@ export interface BreakwaterOptions<Policy extends RoutePolicy = RoutePolicy> {
   bulkheads?: Record<string, BulkheadOptions>;
   /** Clock for tests. */
   clock?: Clock;
-  /** `false`: no metrics at all (nothing registered, nothing recorded). Default true. */
+  /**
+   * `false`: no metrics at all (nothing registered, nothing recorded). Default: on when
+   * prom-client (an optional peer) is installed, off when it is not; `true` without it is a
+   * `ConfigError`.
+   */
   metrics?: boolean;
   /** Health-check timeout and report caching. */
   health?: HealthOptions;
@@ -51,7 +62,18 @@ export interface BreakwaterOptions<Policy extends RoutePolicy = RoutePolicy> {
    * timer runs unless this is given; `{}` turns it on with its defaults.
    */
   overload?: OverloadOptions | false;
+  /**
+   * Where events are logged: any logger with `debug`, `info`, `warn` and `error(obj, msg)`
+   * (pino, or `console`). Breaker transitions, bulkheads filling up and recovering,
+   * rate-limit stores failing over and back, pool health changes, misconfiguration: each
+   * once per event, never per request. Default: nothing is logged.
+   */
+  logger?: Logger;
 }
+
+/** What `registry` and `metrics: true` need, in their `ConfigError`. */
+const NEEDS_PROM_CLIENT =
+  'prom-client installed where @breakwater/core can load it (npm install prom-client)';
 
 const KNOWN = [
   'registry',
@@ -65,6 +87,7 @@ const KNOWN = [
   'metrics',
   'health',
   'overload',
+  'logger',
 ];
 
 /**
@@ -84,26 +107,32 @@ export class BreakwaterCore {
   readonly routes: RouteRegistry;
   /** Health checks: pools, breakers and registered checks. */
   readonly health: HealthRegistry;
-  /** This instance's metrics; undefined with `metrics: false`. */
+  /** This instance's metrics; undefined with `metrics: false` or without prom-client. */
   readonly metrics: BreakwaterMetrics | undefined;
   /** Load shedding; undefined unless the `overload` option is given. */
   readonly overload: OverloadControl | undefined;
   /** Chaos injection, turned on and off at run time per route (`bw.chaos`). */
   readonly chaos: ChaosControl;
+  /** The event log; undefined without the `logger` option. */
+  readonly log: BreakwaterLog | undefined;
   private readonly reconfigureEmitter = new Emitter<ReconfigureResult>();
   private readonly rejectEmitter = new Emitter<RejectionEvent>();
+  private readonly fallbackEmitter = new Emitter<FallbackEvent>();
   private closing = false;
   private closed: Promise<void> | undefined;
   /** Fires on every refusal. */
   readonly onRejected: Event<RejectionEvent> = this.rejectEmitter.event;
+  /** Fires for each fallback attempt of a route: served, or failed (the default went out). */
+  readonly onFallback: Event<FallbackEvent> = this.fallbackEmitter.event;
   /** Fires after each successful `reconfigure()`, with what it changed. */
   readonly onReconfigure: Event<ReconfigureResult> = this.reconfigureEmitter.event;
 
   constructor(options: BreakwaterOptions = {}) {
     const o = expectObject(options, 'breakwater');
     checkKeys(o, KNOWN, 'breakwater');
+    const logger = checkLogger(options.logger);
     this.options = options;
-    this.clock = options.clock ?? systemClock;
+    this.clock = clockOption(options.clock, 'breakwater.clock');
     this.breakers = new BreakerRegistry(this.clock);
     this.bulkheads = new BulkheadRegistry(this.clock);
     this.pools = new PoolManager({ clock: this.clock });
@@ -140,16 +169,21 @@ export class BreakwaterCore {
         this.bulkheads.create(name, bo as BulkheadOptions, `breakwater.bulkheads.${name}`);
     }
     const rejectEmitter = this.rejectEmitter;
+    const fallbackEmitter = this.fallbackEmitter;
     this.routes = new RouteRegistry(
       ctx,
       {
         onRejected(guard, reason) {
           if (rejectEmitter.size > 0) rejectEmitter.fire({ route: guard.name, reason });
         },
+        onFallback(guard, reason, result) {
+          fallbackEmitter.fire({ route: guard.name, reason, result });
+        },
       },
       { defaults: options.defaults, routes: options.routes, breakerOptions },
     );
     this.health = new HealthRegistry(this, options.health);
+    this.log = logger === undefined ? undefined : new BreakwaterLog(logger, this);
     // Before metrics, which count its injections; before any guard, which it adopts.
     this.chaos = new ChaosControl(this);
     const overload = this.overload;
@@ -157,9 +191,16 @@ export class BreakwaterCore {
       this.health.register('overload', () => overload.health(), { critical: false, componentType: 'system' });
     if (options.metrics !== undefined && typeof options.metrics !== 'boolean')
       throw new ConfigError('breakwater.metrics', options.metrics, 'a boolean');
+    const prom = options.metrics === false ? undefined : optionalPromClient();
+    // Without prom-client metrics are off, unless the options ask for them outright.
+    if (prom === undefined && options.metrics !== false) {
+      if (options.registry !== undefined)
+        throw new ConfigError('breakwater.registry', options.registry, NEEDS_PROM_CLIENT);
+      if (options.metrics === true) throw new ConfigError('breakwater.metrics', true, NEEDS_PROM_CLIENT);
+    }
     // Last: a constructor that throws above leaves nothing attached to the registry.
     this.metrics =
-      options.metrics === false
+      prom === undefined
         ? undefined
         : new BreakwaterMetrics(this, { registry: options.registry, prefix: options.prefix });
     this.overload?.start();
@@ -227,6 +268,7 @@ export class BreakwaterCore {
       await this.pools.close();
       await Promise.allSettled(this.guards.map((g) => g.limiter?.close()));
       this.metrics?.dispose();
+      this.log?.dispose();
     })();
     return this.closed;
   }

@@ -14,6 +14,7 @@ export { type DeadlineStart, Engine, type EngineSteps } from './engine/Engine.js
 export { EngineCall } from './engine/EngineCall.js';
 export type { CallInterceptor, InterceptedCall } from './engine/interceptor.js';
 export { Phase, Refused } from './engine/phase.js';
+export { RouteFallback, toWire, type WireAnswer } from './guard/fallback.js';
 export { type CallGuard, GuardCall } from './guard/GuardCall.js';
 export { hasProtection, mergePolicy } from './guard/policy.js';
 export { type GuardHooks, type GuardPolicies, RouteGuard } from './guard/RouteGuard.js';
@@ -27,4 +28,5 @@ export type { BreakwaterMetrics, MetricsOptions } from './metrics/BreakwaterMetr
 export { type MetricsAnswer, prefersOpenMetrics, renderMetrics } from './metrics/exposition.js';
 export type { MetricsHost } from './metrics/MetricsHost.js';
 export { type RouteSeries, UNMATCHED_ROUTE } from './metrics/RouteSeries.js';
+export type { AnswerRecorder, RecordedAnswer } from './stale/staleIfError.js';
 export { promiseFor, type Settles } from './util/promiseFor.js';

@@ -10,6 +10,7 @@ export type { BreakwaterOptions } from './Breakwater.js';
 export { BreakerFleet, type BreakerFleetOptions, type FleetOpenEvent } from './breaker/BreakerFleet.js';
 export type { BreakerRegistry } from './breaker/BreakerRegistry.js';
 export {
+  type BreakerFailure,
   type BreakerStats,
   type CallResult,
   CircuitBreaker,
@@ -52,6 +53,15 @@ export {
   RateLimitedError,
   TimeoutError,
 } from './errors.js';
+export {
+  FALLBACK_HEADER,
+  type Fallback,
+  type FallbackAnswer,
+  type FallbackContext,
+  type FallbackEvent,
+  type FallbackReason,
+  type FallbackResult,
+} from './guard/fallback.js';
 export { type BreakwaterContext, ClientClosedError } from './guard/GuardCall.js';
 export type { RoutePolicy } from './guard/policy.js';
 export { Priority, type PriorityName } from './guard/priority.js';
@@ -67,6 +77,8 @@ export {
 export type { ReconfigureOptions, ReconfigureResult } from './guard/reload.js';
 export { HEALTH_CONTENT_TYPE } from './health/HealthRegistry.js';
 export type {
+  BreakerCheckEntry,
+  BulkheadCheckEntry,
   HealthCheck,
   HealthCheckEntry,
   HealthCheckOptions,
@@ -75,8 +87,12 @@ export type {
   HealthOptions,
   HealthReport,
   HealthStatus,
+  PoolCheckEntry,
+  RateLimitStoreCheckEntry,
 } from './health/types.js';
 export type { BreakwaterAdapter, HealthEndpoints } from './kit/BreakwaterAdapter.js';
+export type { LogEvent } from './log/BreakwaterLog.js';
+export type { Logger, LogLevel } from './log/Logger.js';
 export { metricNames } from './metrics/MetricSet.js';
 export { isMetricsConflictError, MetricsConflictError } from './metrics/MetricsConflictError.js';
 export type { ShedLevel, ShedLevelChange } from './overload/LoadShedder.js';
@@ -104,12 +120,21 @@ export {
   RateLimiter,
   type RateLimiterSettings,
   type RateLimitKey,
+  type RateLimitMisconfiguration,
   type RateLimitOptions,
+  type StoreFallbackEvent,
 } from './rate-limit/RateLimiter.js';
 export type { RateLimitAlgorithm, RateLimitDecision, RateLimitStore } from './rate-limit/types.js';
 export type { RetryOptions } from './retry/options.js';
 export { Retry, type RetryCall, type RetryEvent, type RetryGiveUpReason } from './retry/Retry.js';
 export { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats } from './retry/RetryBudget.js';
+export {
+  type StaleEntry,
+  type StaleIfErrorFallback,
+  type StaleIfErrorOptions,
+  type StaleStore,
+  staleIfError,
+} from './stale/staleIfError.js';
 export {
   AdaptiveTimeout,
   type AdaptiveTimeoutOptions,

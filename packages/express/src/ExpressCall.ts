@@ -1,7 +1,13 @@
 import type { Refusal } from '@breakwater/core';
-import { GuardCall, onQueuedRequestGone, type RouteGuard, writeAnswer } from '@breakwater/core/adapter';
+import {
+  GuardCall,
+  onQueuedRequestGone,
+  type RouteGuard,
+  type WireAnswer,
+  writeAnswer,
+} from '@breakwater/core/adapter';
 import type { NextFunction, Request, Response } from 'express';
-import { detach } from './respond.js';
+import { captureAnswer, detach, watchForErrors, writeDetached } from './respond.js';
 
 /** Express `onReject`: render the refusal yourself. */
 export type ExpressOnReject = (refusal: Refusal, req: Request, res: Response, next: NextFunction) => unknown;
@@ -41,6 +47,18 @@ export class ExpressCall extends GuardCall {
     return this.req;
   }
 
+  requestMethod(): string {
+    return this.req.method;
+  }
+
+  requestPath(): string {
+    return this.req.originalUrl;
+  }
+
+  requestHeaders(): Request['headers'] {
+    return this.req.headers;
+  }
+
   setHeader(name: string, value: string): void {
     // Called before the handler runs, so nothing is sent yet; a try costs nothing until it throws.
     try {
@@ -50,19 +68,25 @@ export class ExpressCall extends GuardCall {
     }
   }
 
-  refuse(refusal: Refusal): void {
-    const onReject = this.guard.onReject as ExpressOnReject | undefined;
-    if (onReject === undefined) return sendRefusal(this.res, refusal, false);
-    try {
-      const r = onReject(refusal, this.req, this.res, this.next);
-      if (r && typeof (r as Promise<unknown>).then === 'function')
-        (r as Promise<unknown>).then(undefined, this.next);
-    } catch (e) {
-      this.next(e);
-    }
+  send(a: WireAnswer): void {
+    if (!this.res.headersSent) writeAnswer(this.res, a.status, a.headers, a.body);
+  }
+
+  callOnReject(onReject: ExpressOnReject, refusal: Refusal): unknown {
+    return onReject(refusal, this.req, this.res, this.next);
+  }
+
+  fail(error: unknown): void {
+    this.next(error);
   }
 
   proceed(): void {
+    const fb = this.guard.fallback;
+    if (fb !== undefined) {
+      if (fb.covers('error')) watchForErrors(this);
+      if (fb.recorder !== undefined && this.req.method === 'GET')
+        captureAnswer(this, fb.recorder.maxBodyBytes);
+    }
     this.next();
   }
 
@@ -76,6 +100,18 @@ export class ExpressCall extends GuardCall {
       if (onReject === undefined || !this.renderTimeout(onReject, refusal)) sendRefusal(res, refusal, true);
     }
     detach(res, this.onLateEnd);
+  }
+
+  cutOff(): boolean {
+    const res = this.res;
+    const open = !res.headersSent;
+    if (!open) res.destroy();
+    detach(res, this.onLateEnd);
+    return open;
+  }
+
+  sendLate(a: WireAnswer): void {
+    writeDetached(this.res, a);
   }
 
   /** An async onReject still running after a timeout; its late writes must not count as the handler's end. */

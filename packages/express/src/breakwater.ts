@@ -1,10 +1,5 @@
-import type {
-  BreakwaterAdapter,
-  BreakwaterContext,
-  BreakwaterOptions,
-  HealthEndpoints,
-  RoutePolicy,
-} from '@breakwater/core';
+/// <reference path="./global.d.ts" />
+import type { BreakwaterAdapter, BreakwaterOptions, HealthEndpoints, RoutePolicy } from '@breakwater/core';
 import {
   type AdapterIO,
   createBreakwater,
@@ -21,15 +16,6 @@ export type ExpressRoutePolicy = RoutePolicy<Request, ExpressOnReject>;
 
 /** Options of the Express `breakwater()`. */
 export type ExpressBreakwaterOptions = BreakwaterOptions<ExpressRoutePolicy>;
-
-declare global {
-  namespace Express {
-    interface Request {
-      /** The request's guard: `signal` and `deadline`, on routes with policies. */
-      breakwater?: BreakwaterContext;
-    }
-  }
-}
 
 /** What `breakwater()` returns for Express. */
 export type ExpressBreakwater = BreakwaterAdapter<RequestHandler, ExpressRoutePolicy>;

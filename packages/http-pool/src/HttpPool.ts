@@ -1,6 +1,8 @@
+import type { Readable } from 'node:stream';
 import {
   type CircuitBreaker,
   type Clock,
+  ConfigError,
   isBreakwaterError,
   type Pool,
   type PoolHealth,
@@ -18,7 +20,8 @@ import {
   PoolLifecycle,
   systemClock,
 } from '@breakwater/core/extend';
-import { Attempt, type AttemptHost } from './Attempt.js';
+import { Attempt, type AttemptHost, type AttemptResponse } from './Attempt.js';
+import type { BodyRules } from './bodyRules.js';
 import { HealthChecker } from './HealthChecker.js';
 import type { HttpResponse } from './HttpResponse.js';
 import { Origin } from './Origin.js';
@@ -26,7 +29,13 @@ import { type HttpPoolOptions, type ResolvedHttpPoolOptions, resolveHttpPoolOpti
 import { Pacer } from './pacing/Pacer.js';
 import type { PaceWaiter } from './pacing/PaceWaiter.js';
 import { priorityIndex } from './pacing/priority.js';
-import { buildDispatch, type HttpCallOptions, type HttpRequestOptions, type RequestBody } from './request.js';
+import {
+  buildDispatch,
+  type HttpCallOptions,
+  type HttpRequestOptions,
+  isStreamBody,
+  type RequestBody,
+} from './request.js';
 import { WaitQueue } from './WaitQueue.js';
 
 /** {@link HttpPool.stats}: the core numbers plus undici's and the pool's own. */
@@ -42,6 +51,13 @@ export interface HttpPoolStats extends PoolStats {
   healthyOrigins: number;
   // With `pace` only (absent otherwise, so metrics can tell): `paceRate`, the current pace
   // in calls per second (`breakwater_pool_pace_rate`), and `paceQueued`, calls waiting for a token.
+}
+
+/** What `events.onRequestDuration` reports of a finished request. */
+interface RequestDuration {
+  method: string;
+  statusClass: string;
+  durationMs: number;
 }
 
 /** Outcome labels of `events.onRequest`. */
@@ -94,6 +110,8 @@ export class HttpPool implements Pool, AttemptHost {
   private readonly acquireTimeoutEmitter = new Emitter<void>();
   private readonly healthCheckEmitter = new Emitter<PoolHealthCheckEvent>();
   private readonly requestEmitter = new Emitter<string>();
+  private readonly durationEmitter = new Emitter<RequestDuration>();
+  private readonly resultEmitter = new Emitter<{ outcome: RequestOutcome; statusClass: string }>();
   private readonly retryEmitter = new Emitter<string>();
   private readonly lifecycle: PoolLifecycle;
   private rr = 0;
@@ -130,6 +148,8 @@ export class HttpPool implements Pool, AttemptHost {
       onAcquireTimeout: this.acquireTimeoutEmitter.event,
       onHealthCheck: this.healthCheckEmitter.event,
       onRequest: this.requestEmitter.event,
+      onRequestDuration: this.durationEmitter.event,
+      onRequestResult: this.resultEmitter.event,
       onRetry: this.retryEmitter.event,
     };
     const onHealthChange = (_o: Origin, healthy: boolean) => {
@@ -150,10 +170,19 @@ export class HttpPool implements Pool, AttemptHost {
     }
   }
 
-  /** Sends a request; resolves with the whole response, body read. */
-  async request(opts: HttpRequestOptions): Promise<HttpResponse> {
+  /**
+   * Sends a request; resolves with the whole response, body read (at most
+   * `maxResponseSize`). With `stream: true`, resolves at the headers with the body as a
+   * `Readable`: the call (its connection, its metrics and breaker verdict) ends with the body.
+   */
+  request(opts: HttpRequestOptions & { stream: true }): Promise<HttpResponse<Readable>>;
+  request(opts: HttpRequestOptions & { stream?: false }): Promise<HttpResponse>;
+  request(opts: HttpRequestOptions): Promise<HttpResponse | HttpResponse<Readable>>;
+  async request(opts: HttpRequestOptions): Promise<AttemptResponse> {
     if (!this.lifecycle.isOpen) throw this.count(this.lifecycle.closedError());
     const o = this.options;
+    // NaN: nobody listens for durations.
+    const t0 = this.durationEmitter.size > 0 ? this.clock.now() : Number.NaN;
     const d = buildDispatch(
       opts,
       o.basePath,
@@ -164,6 +193,24 @@ export class HttpPool implements Pool, AttemptHost {
     );
     const timeoutMs =
       opts.timeout === undefined ? o.timeoutMs : parseDuration(opts.timeout, 'request.timeout');
+    const stream = opts.stream === true;
+    if (opts.stream !== undefined && typeof opts.stream !== 'boolean')
+      throw new ConfigError('request.stream', opts.stream, 'true or false');
+    let limit = stream ? -1 : o.maxResponseSize;
+    if (opts.maxResponseSize !== undefined) {
+      const m = opts.maxResponseSize;
+      if (typeof m !== 'number' || !Number.isSafeInteger(m) || m < 0)
+        throw new ConfigError('request.maxResponseSize', m, 'a whole number of bytes, 0 or more');
+      limit = m;
+    }
+    const rules: BodyRules = {
+      pool: this.name,
+      limit,
+      bodyTimeoutMs: o.bodyTimeoutMs,
+      expectsBody: d.method !== 'HEAD',
+    };
+    // A stream is read as it is sent: once tried, it cannot be sent again.
+    const replayable = !isStreamBody(opts.body);
     const ctx = opts.context;
     const s1 = opts.signal;
     const s2 = ctx?.signal;
@@ -173,6 +220,9 @@ export class HttpPool implements Pool, AttemptHost {
     const pacer = this.pacer;
     const priority = pacer === undefined ? 1 : callPriority(opts);
     let current: Attempt | undefined;
+    // The attempt whose response the call returns, and a streamed body under way.
+    let answered: Attempt | undefined;
+    let body: Readable | undefined;
     let abortReason: unknown;
     let ac: AbortController | undefined;
     // Pacing: the call waiting for a token, whether the next attempt holds one, and when it left.
@@ -185,11 +235,12 @@ export class HttpPool implements Pool, AttemptHost {
       if (paceWait !== undefined) pacer!.cancel(paceWait, abortReason);
       current?.giveUp(abortReason, false);
       ac?.abort(abortReason);
+      body?.destroy(abortReason as Error);
     };
     s1?.addEventListener('abort', onAbort);
     s2?.addEventListener('abort', onAbort);
 
-    const attempt = (): Promise<HttpResponse> => {
+    const attempt = (): Promise<AttemptResponse> => {
       if (abortReason !== undefined) return Promise.reject(abortReason);
       // A retry after the drain finds the connections going away: refuse it as closed.
       if (this.lifecycle.isDrained) return Promise.reject(this.lifecycle.closedError());
@@ -231,7 +282,7 @@ export class HttpPool implements Pool, AttemptHost {
         const rem = ctx.remainingMs();
         if (rem < ms) ms = rem;
       }
-      return new Promise<HttpResponse>((resolve, reject) => {
+      return new Promise<AttemptResponse>((resolve, reject) => {
         const a = new Attempt(
           this,
           d,
@@ -239,10 +290,13 @@ export class HttpPool implements Pool, AttemptHost {
           (error, response) => {
             current = undefined;
             if (error === undefined) {
+              answered = a;
               pacer?.observe(response!.status, response!.headers, sentAt);
               resolve(response!);
             } else reject(error);
           },
+          rules,
+          stream,
           ctx?.breaker,
         );
         current = a;
@@ -250,8 +304,14 @@ export class HttpPool implements Pool, AttemptHost {
       });
     };
 
+    // A streamed call's listeners stay until its body ends.
+    let streaming = false;
+    const unlisten = () => {
+      s1?.removeEventListener('abort', onAbort);
+      s2?.removeEventListener('abort', onAbort);
+    };
     try {
-      let res: HttpResponse;
+      let res: AttemptResponse;
       if (this.retry === undefined) res = await attempt();
       else {
         ac = new AbortController();
@@ -261,38 +321,67 @@ export class HttpPool implements Pool, AttemptHost {
             : undefined;
         res = await this.retry.execute(attempt, ac.signal, {
           method: d.method,
-          idempotent: opts.idempotent,
+          idempotent: replayable ? opts.idempotent : false,
           deadline,
+          discard: discardBody,
         });
       }
-      if (this.requestEmitter.size > 0) this.requestEmitter.fire(res.status >= 500 ? 'failure' : 'success');
+      if (!stream) {
+        this.answered(res.status);
+        this.timed(d.method, t0, res.status);
+        return res;
+      }
+      streaming = true;
+      const b = res.body as Readable;
+      if (abortReason !== undefined) b.destroy(abortReason as Error);
+      else body = b;
+      answered!.whenEnded((error, byReader) => {
+        unlisten();
+        body = undefined;
+        if (byReader) this.count(error, 'aborted', res.status);
+        else if (error !== undefined) this.count(error);
+        else this.answered(res.status);
+        // A reader leaving early still got the upstream's answer; an upstream failing mid-body did not.
+        this.timed(d.method, t0, error !== undefined && !byReader ? undefined : res.status);
+      });
       return res;
     } catch (e) {
+      this.timed(d.method, t0, undefined);
       throw this.count(e, abortReason !== undefined && e === abortReason ? 'aborted' : undefined);
     } finally {
-      s1?.removeEventListener('abort', onAbort);
-      s2?.removeEventListener('abort', onAbort);
+      if (!streaming) unlisten();
     }
   }
 
-  /** `GET path`. */
-  get(path: string, options?: HttpCallOptions): Promise<HttpResponse> {
+  /** `GET path` (with `stream: true`, the body as a `Readable`). */
+  get(path: string, options: HttpCallOptions & { stream: true }): Promise<HttpResponse<Readable>>;
+  get(path: string, options?: HttpCallOptions & { stream?: false }): Promise<HttpResponse>;
+  get(path: string, options?: HttpCallOptions): Promise<HttpResponse | HttpResponse<Readable>>;
+  get(path: string, options?: HttpCallOptions): Promise<AttemptResponse> {
     return this.request({ ...options, method: 'GET', path });
   }
 
   /** `POST path` with a body (an object is sent as JSON). */
-  post(path: string, body?: RequestBody, options?: HttpCallOptions): Promise<HttpResponse> {
-    return this.request({ ...options, method: 'POST', path, body });
+  post(
+    path: string,
+    body?: RequestBody,
+    options?: HttpCallOptions & { stream?: false },
+  ): Promise<HttpResponse> {
+    return this.request({ ...options, method: 'POST', path, body, stream: false });
   }
 
   /** `PUT path` with a body. */
-  put(path: string, body?: RequestBody, options?: HttpCallOptions): Promise<HttpResponse> {
-    return this.request({ ...options, method: 'PUT', path, body });
+  put(
+    path: string,
+    body?: RequestBody,
+    options?: HttpCallOptions & { stream?: false },
+  ): Promise<HttpResponse> {
+    return this.request({ ...options, method: 'PUT', path, body, stream: false });
   }
 
   /** `DELETE path`. */
-  delete(path: string, options?: HttpCallOptions): Promise<HttpResponse> {
-    return this.request({ ...options, method: 'DELETE', path });
+  delete(path: string, options?: HttpCallOptions & { stream?: false }): Promise<HttpResponse> {
+    return this.request({ ...options, method: 'DELETE', path, stream: false });
   }
 
   /** Live numbers, read from undici at call time: idle = free, active = connected − free, pending = queued. */
@@ -528,18 +617,50 @@ export class HttpPool implements Pool, AttemptHost {
     for (const w of ws) w();
   }
 
+  /** Announces a finished request's duration since `t0` (no `status`: it failed without an answer). */
+  private timed(method: string, t0: number, status: number | undefined): void {
+    if (Number.isNaN(t0) || this.durationEmitter.size === 0) return;
+    this.durationEmitter.fire({
+      method,
+      statusClass: status === undefined ? 'error' : `${Math.min(5, Math.max(1, Math.floor(status / 100)))}xx`,
+      durationMs: this.clock.now() - t0,
+    });
+  }
+
   /** Announces a failed request's outcome and returns the error to throw. */
-  private count(e: unknown, outcome?: RequestOutcome): unknown {
-    if (this.requestEmitter.size > 0) {
+  private count(e: unknown, outcome?: RequestOutcome, status?: number): unknown {
+    if (this.requestEmitter.size > 0 || this.resultEmitter.size > 0) {
       let label: RequestOutcome = outcome ?? 'failure';
       if (outcome === undefined && isBreakwaterError(e)) {
         if (e.code === 'TIMEOUT') label = 'timeout';
         else if (REFUSALS.has(e.code)) label = 'rejected';
       }
-      this.requestEmitter.fire(label);
+      this.announce(label, status);
     }
     return e;
   }
+
+  /** Announces a request answered with `status`: a success unless 5xx. */
+  private answered(status: number): void {
+    if (this.requestEmitter.size > 0 || this.resultEmitter.size > 0)
+      this.announce(status >= 500 ? 'failure' : 'success', status);
+  }
+
+  /** Announces a finished request's outcome, and its status class (`error`: no answer). */
+  private announce(outcome: RequestOutcome, status: number | undefined): void {
+    if (this.requestEmitter.size > 0) this.requestEmitter.fire(outcome);
+    if (this.resultEmitter.size > 0)
+      this.resultEmitter.fire({
+        outcome,
+        statusClass:
+          status === undefined ? 'error' : `${Math.min(5, Math.max(1, Math.floor(status / 100)))}xx`,
+      });
+  }
+}
+
+/** Retry's disposal of a response it is about to retry: a streamed body is drained or cut. */
+function discardBody(r: AttemptResponse): Promise<void> {
+  return r.discard();
 }
 
 /** A call's pacing queue: its own `priority`, else its inbound request's, else normal. */

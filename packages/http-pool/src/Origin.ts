@@ -36,7 +36,8 @@ export class Origin {
       bodyTimeout: o.bodyTimeoutMs,
       keepAliveTimeout: o.keepAliveTimeoutMs,
       keepAliveMaxTimeout: o.keepAliveMaxTimeoutMs,
-      maxResponseSize: o.maxResponseSize,
+      // The pool enforces the limit itself, per request (typed error, none for streams).
+      maxResponseSize: -1,
     };
     this.dispatcher = o.factory ? o.factory(url, options) : new Pool(url, options);
     const hc = o.healthCheck;

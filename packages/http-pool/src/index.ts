@@ -1,10 +1,16 @@
 /**
- * @breakwater/http-pool: an outbound HTTP pool on undici 7 with bounded connections and
- * queue, health checks, an optional circuit breaker and retry, and the inbound request's
- * deadline and correlation headers carried into every call; optional outbound pacing that
+ * @breakwater/http-pool: an outbound HTTP pool on undici (7 or 8) with bounded connections
+ * and queue, health checks, size-capped or streamed bodies both ways, an optional circuit
+ * breaker and retry, and the inbound request's deadline and correlation headers carried into every call; optional outbound pacing that
  * listens to the upstream's rate-limit headers, 429s and `Retry-After`.
  * @packageDocumentation
  */
+export {
+  isPoolBodyTimeoutError,
+  isPoolResponseTooLargeError,
+  PoolBodyTimeoutError,
+  PoolResponseTooLargeError,
+} from './errors.js';
 export { HttpPool, type HttpPoolStats, type RequestOutcome } from './HttpPool.js';
 export { HttpResponse, type ResponseHeaders } from './HttpResponse.js';
 export type { HealthCheckOptions, HttpPoolOptions, PassiveHealthOptions } from './options.js';

@@ -53,19 +53,31 @@ export interface HttpPoolOptions {
   maxQueue?: number;
   /** Longest wait for a connection before `POOL_QUEUE_TIMEOUT`. Default `'2s'`. */
   queueTimeout?: Duration;
-  /** Whole-call timeout of one attempt, queue wait included (capped by the inbound budget). Default `'10s'`. */
+  /**
+   * Whole-call timeout of one attempt, queue wait included (capped by the inbound budget);
+   * for a streamed call (`stream: true`), up to its headers. Default `'10s'`.
+   */
   timeout?: Duration;
   /** TCP (and TLS) connect timeout. Default `'2s'`. */
   connectTimeout?: Duration;
   /** Time to the response headers. Default `'10s'` (undici's is 300 s). */
   headersTimeout?: Duration;
-  /** Longest gap between body chunks. Default `'10s'` (undici's is 300 s). */
+  /**
+   * Longest silence between body chunks; past it the call (or a streamed body) fails with a
+   * `TimeoutError` (`isPoolBodyTimeoutError`). Time a reader holds a streamed body paused
+   * does not count. Default `'10s'` (undici's is 300 s).
+   */
   bodyTimeout?: Duration;
   /** Idle keep-alive, below the usual 5 s of Node servers. Default `'4s'`. */
   keepAliveTimeout?: Duration;
   /** Cap on a server's keep-alive hint. Default `'30s'`. */
   keepAliveMaxTimeout?: Duration;
-  /** Largest response body read, in bytes. Default 10 MiB. */
+  /**
+   * Largest response body read into memory, in bytes: past it a call fails with
+   * `POOL_RESPONSE_TOO_LARGE` (carrying the `limit`) as soon as the limit is crossed, and
+   * its connection is released. Streamed calls (`stream: true`) are not capped unless the
+   * request sets its own `maxResponseSize`. Default 10 MiB.
+   */
   maxResponseSize?: number;
   /** Headers sent with every request (a request's own headers win). */
   headers?: Readonly<Record<string, string>>;

@@ -1,9 +1,21 @@
+import type { Readable } from 'node:stream';
 import { type BreakwaterContext, ConfigError, type Duration } from '@breakwater/core';
 import type { Dispatcher } from 'undici';
 import type { CallPriority } from './pacing/priority.js';
 
-/** A request body: text, bytes, or a plain value sent as JSON. */
-export type RequestBody = string | Uint8Array | Record<string, unknown> | unknown[] | null;
+/**
+ * A request body: text or bytes (sent as they are, and replayable by retries), a stream
+ * (a `Readable` or an async iterable of bytes: sent as it is read, chunked, and never
+ * retried), or a plain value sent as JSON.
+ */
+export type RequestBody =
+  | string
+  | Uint8Array
+  | Readable
+  | AsyncIterable<Uint8Array>
+  | Record<string, unknown>
+  | unknown[]
+  | null;
 
 /** Query parameters; arrays repeat the name, `undefined` and `null` are left out. */
 export type Query = Record<
@@ -19,11 +31,32 @@ export interface HttpRequestOptions {
   path: string;
   query?: Query;
   headers?: Record<string, string | string[] | undefined>;
-  /** A string or bytes as is; an object or array as JSON (with `content-type: application/json`). */
+  /**
+   * A string or bytes as is; a `Readable` or async iterable streamed (an upload: read as it
+   * is sent, so a call with one is never retried; a call refused before sending leaves it
+   * unread, which lets a proxy still answer its client); an object or array as JSON (with
+   * `content-type: application/json`).
+   */
   body?: RequestBody;
+  /**
+   * `true`: resolve at the headers with `body` a Node `Readable` (`stream()` a web
+   * ReadableStream), read with backpressure, not buffered and not capped unless this
+   * request sets `maxResponseSize`. `timeout` then bounds the time to the headers, the
+   * pool's `bodyTimeout` each silence between chunks. Read the body to its end or destroy
+   * it: it holds its connection until then. Default false: the body is read in full.
+   */
+  stream?: boolean;
+  /**
+   * Largest response body in bytes; past it the call fails with `POOL_RESPONSE_TOO_LARGE`
+   * as soon as the limit is crossed. Default: the pool's `maxResponseSize` (10 MiB), none with `stream: true`.
+   */
+  maxResponseSize?: number;
   /** Aborts the request (with the signal's reason). */
   signal?: AbortSignal;
-  /** Timeout of each attempt, queue wait included. Default: the pool's `timeout`. Capped by the context's remaining budget. */
+  /**
+   * Timeout of each attempt, queue wait included (with `stream: true`, up to the headers).
+   * Default: the pool's `timeout`. Capped by the context's remaining budget.
+   */
   timeout?: Duration;
   /**
    * The inbound request's context (`req.breakwater`, `ctx.state.breakwater`): its signal
@@ -39,6 +72,15 @@ export interface HttpRequestOptions {
    * `context`, else `normal`. Ignored by a pool without `pace`.
    */
   priority?: CallPriority;
+}
+
+/** Whether a body is a stream (a Readable, or any async iterable) rather than bytes or a value. */
+export function isStreamBody(b: unknown): b is Readable | AsyncIterable<Uint8Array> {
+  return (
+    typeof b === 'object' &&
+    b !== null &&
+    typeof (b as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function'
+  );
 }
 
 /** A request's per-call options for the shorthands (`get`, `post`, ...). */
@@ -60,7 +102,8 @@ function appendQuery(path: string, query: Query): string {
 
 /**
  * Turns a request into undici dispatch options (its `origin` is set per attempt):
- * path and query, default and forwarded headers, and a JSON body when given a value.
+ * path and query, default and forwarded headers, and a JSON body when given a value
+ * (bytes and streams go as they are).
  */
 export function buildDispatch(
   opts: HttpRequestOptions,
@@ -93,9 +136,11 @@ export function buildDispatch(
       if (v !== undefined) (headers ??= {})[name] = v;
     }
   }
-  let body: string | Uint8Array | null | undefined;
+  let body: Dispatcher.DispatchOptions['body'];
   const b = opts.body;
   if (b === undefined || b === null || typeof b === 'string' || b instanceof Uint8Array) body = b;
+  // undici sends a Readable as it is and any other async iterable chunk by chunk.
+  else if (isStreamBody(b)) body = b as Readable;
   else {
     body = JSON.stringify(b);
     if (headers?.['content-type'] === undefined) (headers ??= {})['content-type'] = 'application/json';

@@ -1,9 +1,10 @@
-import { PROBLEM_CONTENT_TYPE, type Refusal } from '@breakwater/core';
+import type { Refusal } from '@breakwater/core';
 import {
   GuardCall,
   onQueuedRequestGone,
   promiseFor,
   type RouteGuard,
+  type WireAnswer,
   writeAnswer,
 } from '@breakwater/core/adapter';
 import type { Context, Next } from 'koa';
@@ -66,31 +67,44 @@ export class KoaCall extends GuardCall {
     return this.ctx;
   }
 
+  requestMethod(): string {
+    return this.ctx.method;
+  }
+
+  requestPath(): string {
+    return this.ctx.originalUrl;
+  }
+
+  requestHeaders(): Context['headers'] {
+    return this.ctx.headers;
+  }
+
   setHeader(name: string, value: string): void {
     const res = this.ctx.res;
     // What ctx.set() does for a string value, minus its argument juggling.
     if (!res.headersSent) res.setHeader(name, value);
   }
 
-  refuse(refusal: Refusal): void {
-    const onReject = this.guard.onReject as KoaOnReject | undefined;
-    if (onReject === undefined) {
-      this.writeDefault(refusal);
-      return this.resolve();
-    }
-    let r: unknown;
-    try {
-      r = onReject(refusal, this.ctx);
-    } catch (e) {
-      return this.reject(e);
-    }
-    // An async onReject answers when it settles: Koa must not respond before that.
-    if (r && typeof (r as Promise<unknown>).then === 'function')
-      (r as Promise<unknown>).then(
-        () => this.resolve(),
-        (e: unknown) => this.reject(e),
-      );
-    else this.resolve();
+  send(a: WireAnswer): void {
+    const ctx = this.ctx;
+    ctx.status = a.status;
+    for (const [name, value] of a.headers) ctx.set(name, value);
+    const type = ctx.response.get('Content-Type');
+    ctx.body = a.body;
+    // Koa guesses a type from the body; the answer's own (problem+json, a fallback's) stands.
+    if (type) ctx.type = type;
+  }
+
+  callOnReject(onReject: KoaOnReject, refusal: Refusal): unknown {
+    return onReject(refusal, this.ctx);
+  }
+
+  fail(error: unknown): void {
+    this.reject(error);
+  }
+
+  override answered(): void {
+    this.resolve();
   }
 
   proceed(): void {
@@ -105,56 +119,76 @@ export class KoaCall extends GuardCall {
 
   timedOut(refusal: Refusal): void {
     const ctx = this.ctx;
-    // The late handler keeps its ctx; Koa must not send what it sets there afterwards,
-    // so the refusal is written to the raw response and Koa's own reply is switched off.
-    ctx.respond = false;
     const res = ctx.res;
-    if (res.headersSent) res.destroy();
-    else {
-      const onReject = this.guard.onReject as KoaOnReject | undefined;
-      if (onReject === undefined) writeAnswer(res, refusal.status, refusal.headers, refusal.body);
-      else if (!renderedByOnReject(onReject, refusal, ctx))
-        writeAnswer(res, refusal.status, refusal.headers, refusal.body);
-      else {
-        const body = ctx.body;
-        const text =
-          typeof body === 'string' || Buffer.isBuffer(body) ? body : body == null ? '' : JSON.stringify(body);
-        writeAnswer(
-          res,
-          ctx.status,
-          Object.entries(ctx.response.headers).map(([k, v]) => [k, String(v)] as const),
-          text,
-        );
-      }
-    }
-    this.resolve();
+    if (!this.cutOff()) return;
+    const onReject = this.guard.onReject as KoaOnReject | undefined;
+    if (onReject === undefined || !renderedByOnReject(onReject, refusal, ctx)) return this.sendLate(refusal);
+    const body = ctx.body;
+    const text =
+      typeof body === 'string' || Buffer.isBuffer(body) ? body : body == null ? '' : JSON.stringify(body);
+    writeAnswer(
+      res,
+      ctx.status,
+      Object.entries(ctx.response.headers).map(([k, v]) => [k, String(v)] as const),
+      text,
+    );
   }
 
-  private writeDefault(refusal: Refusal): void {
-    const ctx = this.ctx;
-    ctx.status = refusal.status;
-    for (const [name, value] of refusal.headers) ctx.set(name, value);
-    // A refusal with a Content-Type of its own (a chaos fault's custom body) keeps it.
-    if (ctx.response.get('Content-Type') === PROBLEM_CONTENT_TYPE) ctx.type = PROBLEM_CONTENT_TYPE;
-    ctx.body = refusal.body;
+  cutOff(): boolean {
+    // The late handler keeps its ctx; Koa must not send what it sets there afterwards,
+    // so answers go to the raw response and Koa's own reply is switched off.
+    this.ctx.respond = false;
+    this.resolve();
+    const res = this.ctx.res;
+    if (!res.headersSent) return true;
+    res.destroy();
+    return false;
+  }
+
+  sendLate(a: WireAnswer): void {
+    const res = this.ctx.res;
+    if (!res.headersSent && !res.destroyed) writeAnswer(res, a.status, a.headers, a.body);
   }
 
   private readonly onHandlerDone = (): void => {
     // After a timeout `done` has settled already; resolving again is a no-op.
-    this.finish(this.ctx.status, undefined);
+    const running = this.isRunning;
+    const status = this.ctx.status;
+    this.finish(status, undefined);
+    if (running && status >= 500 && !this.ctx.res.headersSent && this.handlerFailed(undefined, this.resolve))
+      return;
+    if (running && status >= 200 && status < 300 && this.guard.fallback?.recorder !== undefined)
+      this.record();
     this.resolve();
   };
 
   private readonly onHandlerError = (err: unknown): void => {
     const wasLate = this.late;
+    const running = this.isRunning;
     const e = err as { status?: unknown; statusCode?: unknown } | null;
     const s =
       typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500;
     // ctx.throw(404) and friends are answers, not failures of the route.
     this.finish(s, s >= 500 ? err : undefined);
+    if (running && s >= 500 && !this.ctx.res.headersSent && this.handlerFailed(err, () => this.reject(err)))
+      return;
     // After a timeout the answer is out: a late error has nowhere to go and must not surface.
     if (!wasLate) this.reject(err);
   };
+
+  /** Hands the handler's answer to the route's remembering fallback, when its body is data. */
+  private record(): void {
+    const ctx = this.ctx;
+    if (ctx.method !== 'GET') return;
+    const b = ctx.body as unknown;
+    const body =
+      typeof b === 'string' || b instanceof Uint8Array
+        ? b
+        : b !== null && typeof b === 'object' && typeof (b as { pipe?: unknown }).pipe !== 'function'
+          ? JSON.stringify(b)
+          : undefined;
+    if (body !== undefined) this.recordAnswer(ctx.status, ctx.response.headers, body);
+  }
 
   /** Called by the response's 'close' listener when the client left early. */
   clientClosed(): void {

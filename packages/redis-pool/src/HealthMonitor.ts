@@ -8,6 +8,8 @@ export interface ProbeResult {
   ok: boolean;
   latencyMs: number;
   error?: string;
+  /** A failure that marks the pool unhealthy at once, thresholds aside (a Cluster that cannot serve every slot). */
+  decisive?: boolean;
 }
 
 /**
@@ -89,7 +91,8 @@ export class HealthMonitor {
     } else {
       this.successes = 0;
       this.failures++;
-      if (this.healthy && this.failures >= this.options.unhealthyThreshold) this.healthy = false;
+      if (this.healthy && (r.decisive === true || this.failures >= this.options.unhealthyThreshold))
+        this.healthy = false;
     }
     this.onResult({ ok: r.ok, durationMs: r.latencyMs }, this.healthy, was !== this.healthy);
   }

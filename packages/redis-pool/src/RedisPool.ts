@@ -10,6 +10,7 @@ import {
   endNow,
   nodesOf,
   pingAll,
+  probeCluster,
   type RedisConnection,
   withTimeout,
 } from './connection.js';
@@ -401,7 +402,11 @@ export class RedisPool implements Pool {
     });
   }
 
-  /** PING the shared client and, alongside, each idle dedicated connection. */
+  /**
+   * PING the shared client and, alongside, each idle dedicated connection; on a Cluster,
+   * also what requests see (see {@link probeCluster}): CLUSTER INFO of the masters and a
+   * keyed command routed to each master.
+   */
   private async probe(): Promise<ProbeResult> {
     const timeoutMs = this.options.probeTimeoutMs;
     const timedOut = () => new Error(`PING timed out after ${timeoutMs}ms`);
@@ -417,11 +422,25 @@ export class RedisPool implements Pool {
     const start = performance.now();
     let result: ProbeResult;
     try {
-      await withTimeout(pingAll(this.client), timeoutMs, timedOut);
+      const c = this.client;
+      if (c instanceof Cluster && c.status === 'ready') {
+        const [ping, data] = await Promise.allSettled([
+          withTimeout(pingAll(c), timeoutMs, timedOut),
+          withTimeout(
+            probeCluster(c, timeoutMs),
+            timeoutMs,
+            () => new Error(`Cluster probe timed out after ${timeoutMs}ms`),
+          ),
+        ]);
+        // The cluster's own verdict first: it is decisive where a PING timeout is not.
+        if (data.status === 'rejected') throw data.reason;
+        if (ping.status === 'rejected') throw ping.reason;
+      } else await withTimeout(pingAll(c), timeoutMs, timedOut);
       result = { ok: true, latencyMs: performance.now() - start };
     } catch (e) {
       result = {
         ok: false,
+        decisive: (e as { decisive?: unknown } | null)?.decisive === true,
         latencyMs: performance.now() - start,
         error: e instanceof Error ? e.message : String(e),
       };

@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ResolvedPoolOptions } from './options.js';
+import { slotPerMaster, tagOf } from './slots.js';
 
 /** What the pool lends and shares: an ioredis client, or a Cluster client with `nodes`. */
 export type RedisConnection = Redis | Cluster;
@@ -82,6 +83,46 @@ export async function pingAll(c: RedisConnection): Promise<void> {
   const nodes = c instanceof Cluster && c.status === 'ready' ? c.nodes('master') : [];
   if (nodes.length === 0) await c.ping();
   else await Promise.all(nodes.map((n) => n.ping()));
+}
+
+/**
+ * A Cluster that cannot serve every slot: a node says `cluster_state:fail`, or the slot
+ * map leaves slots without a master. Requests for those keys fail already, so the pool is
+ * unhealthy at once, not after `unhealthyThreshold` checks.
+ */
+export class ClusterDownError extends Error {
+  readonly decisive = true;
+}
+
+/**
+ * What requests see on a Cluster: every master asked says the cluster is ok, every
+ * slot has a master, and a keyed command (EXISTS of a key in one of its slots, routed as
+ * requests are) reaches each master. Rejects naming what failed.
+ */
+export async function probeCluster(c: Cluster, timeoutMs: number): Promise<void> {
+  // Half the budget: an unreachable master is the keyed probe's to report.
+  const infos = await Promise.all(
+    c.nodes('master').map((n) =>
+      withTimeout(n.cluster('INFO'), timeoutMs / 2, () => new Error('timeout')).then(
+        (info) => String(info),
+        () => '',
+      ),
+    ),
+  );
+  const failing = infos.find((i) => /cluster_state:fail/.test(i));
+  if (failing !== undefined) {
+    const ok = /cluster_slots_ok:(\d+)/.exec(failing)?.[1];
+    throw new ClusterDownError(`cluster_state:fail${ok === undefined ? '' : ` (${ok} of 16384 slots ok)`}`);
+  }
+  const { masters, unowned } = slotPerMaster(c);
+  if (unowned > 0) throw new ClusterDownError(`${unowned} slots have no master`);
+  await Promise.all(
+    [...masters].map(([addr, slot]) =>
+      c.exists(`bw:health:{${tagOf(slot)}}`).catch((e: unknown) => {
+        throw new Error(`master ${addr}: ${e instanceof Error ? e.message : String(e)}`);
+      }),
+    ),
+  );
 }
 
 /** Rejects after `ms` unless `p` settles first; the timer is cleared either way. */

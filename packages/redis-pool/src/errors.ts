@@ -39,13 +39,14 @@ export class PoolAcquireTimeoutError extends PoolQueueTimeoutError {
 }
 
 /**
- * The Redis rate-limit store could not decide: the call timed out, Redis failed, or the
- * store's breaker is open. The limiter's `onStoreError` decides instead. Code `STORE_UNAVAILABLE`.
+ * The Redis rate-limit store could not decide: the call timed out, Redis failed, the
+ * store's breaker is open, or the client has not been ready yet (`not_ready`, at
+ * start-up). The limiter's `onStoreError` decides instead. Code `STORE_UNAVAILABLE`.
  */
 export class StoreUnavailableError extends BreakwaterError {
   declare readonly code: 'STORE_UNAVAILABLE';
   constructor(
-    readonly reason: 'timeout' | 'circuit_open' | 'error',
+    readonly reason: 'timeout' | 'circuit_open' | 'error' | 'not_ready',
     cause?: unknown,
     retryAfterMs?: number,
   ) {
@@ -55,7 +56,9 @@ export class StoreUnavailableError extends BreakwaterError {
         ? 'Redis rate-limit store timed out'
         : reason === 'circuit_open'
           ? "Redis rate-limit store's breaker is open"
-          : 'Redis rate-limit store failed',
+          : reason === 'not_ready'
+            ? 'Redis rate-limit store: the client is not connected yet'
+            : 'Redis rate-limit store failed',
       { cause, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
     );
   }

@@ -30,7 +30,9 @@ export {
 } from './RedisBreakerCoordinator.js';
 export { RedisPool } from './RedisPool.js';
 export {
+  type NodeRedisClient,
   RedisRateLimitStore,
   type RedisRateLimitStoreOptions,
   type RedisRateLimitStoreStats,
 } from './RedisRateLimitStore.js';
+export type { ScriptClient } from './scriptClient.js';

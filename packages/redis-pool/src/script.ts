@@ -37,12 +37,21 @@ import type { RateLimitWindow } from '@breakwater/core/extend';
  * ARGV[1]  cost
  * ARGV[2]  now in ms; absent: Redis's own clock (TIME)
  *
- * Expiry: the key must outlive `expiresAt`. Setting a TTL (`SET … PX`) costs Redis twice
- * what overwriting the value in place (SETRANGE, which keeps the TTL) does, so on Redis's
- * clock the TTL is set with a quarter of slack, remembered in `ttlUntil`, and the value is
- * overwritten in place for as long as that TTL still covers the new `expiresAt`: a busy key
- * pays for a TTL once per quarter of its idle time, and an idle key vanishes within 1.25×
- * its idle time. On an injected clock (tests) the TTL is set every time.
+ * Expiry: the key must outlive `expiresAt`, and every write leaves it with an expiry,
+ * whatever was stored before. Setting a TTL (`SET … PX`) costs Redis twice what
+ * overwriting the value in place (SETRANGE, which keeps the TTL) does, so on Redis's clock
+ * the TTL is set with a quarter of slack and the value is overwritten in place for as long
+ * as the key's actual TTL (PTTL, not a figure read from the value, which anyone may have
+ * written) still covers the new `expiresAt` and is no longer than that slack: a busy key
+ * pays for a TTL once per quarter of its idle time, an idle key vanishes within 1.25× its
+ * idle time, and a key without a TTL, or with a far one, gets one on its next decision.
+ * `ttlUntil` records when the TTL set last ends, for inspection only. On an injected clock
+ * (tests) the TTL is set every time.
+ *
+ * A stored state is trusted only as far as a write of this script could have made it: an
+ * `expiresAt` no later than `now` + the idle time (1s of slack for a clock step back) and
+ * each window's numbers within its settings. Anything else (a value of the
+ * right size with a corrupt header or state) starts afresh.
  */
 export interface RateLimitScript {
   readonly lua: string;
@@ -118,18 +127,24 @@ if type(raw) == 'string' then
 ${each((_, i) => `    if size >= ${32 + 32 * i} then f${i}, p${i}, q${i}, r${i} = struct.unpack('<dddd', raw, ${1 + 32 * i}) end`, '\n')}
   end
 end
--- An expired key starts afresh in every window, as in the memory store.
-local live = expiresAt ~= nil and expiresAt > now
+-- An expired key starts afresh in every window, as in the memory store; so does a header
+-- claiming an expiry no write could have set (a corrupt value).
+local live = expiresAt ~= nil and expiresAt > now and expiresAt <= now + ${idle + 1000}
 ${each(windowCode, '\n')}
 local violated = ${each((_, i) => `(x${i} and ${2 ** (i - 1)} or 0)`, ' + ')}
 if violated == 0 then
 ${each((w, i) => `  p${i} = p${i} ${w.algorithm === 'token-bucket' ? '-' : '+'} cost`, '\n')}
 end
--- Refresh the TTL only when the one the key has would end before its new expiry.
+-- Refresh the TTL unless the key's own (not one the value claims) covers its new expiry
+-- and is no longer than a fresh one: a key without a TTL, or with a far one, gets one.
+-- Redis may stamp the expiry from a clock read up to 1 ms before TIME's: count it 1 ms short.
 expiresAt = now + ${idle}
-local keep = own and size == ${size} and ttlUntil >= expiresAt
+local keep = false
+if own and size == ${size} then
+  local pttl = redis.call('PTTL', key)
+  keep = pttl > ${idle} and pttl <= ${px}
+end
 if not keep then
-  -- Redis may stamp the expiry from a clock read up to 1 ms before TIME's: count it 1 ms short.
   if own then ttlUntil = now + ${px - 1} else ttlUntil = 0 end
 end
 local state = struct.pack('${format}', expiresAt, ttlUntil, now, violated, ${each(
@@ -142,12 +157,25 @@ return state
   return { lua, sha: createHash('sha1').update(lua).digest('hex'), replyBytes: size };
 }
 
+/**
+ * Lua: window `i`'s stored numbers are ones a decision could have left (a comparison with
+ * NaN is false, so NaN fails too): a token bucket's tokens within 0..burst, a window's
+ * counts within 0..limit (a window admits only within its limit), the time or window
+ * start no later than the key's expiry.
+ */
+function sane(w: RateLimitWindow, i: number): string {
+  const [p, q, r] = [`p${i}`, `q${i}`, `r${i}`];
+  return w.algorithm === 'token-bucket'
+    ? `${p} >= 0 and ${p} <= ${w.burst} and ${q} <= expiresAt`
+    : `${p} >= 0 and ${p} <= ${w.limit} and ${r} >= 0 and ${r} <= ${w.limit} and ${q} <= expiresAt`;
+}
+
 /** One window: its state (fresh unless live with the same settings), `advance`, and `x`: it refuses. */
 function windowCode(w: RateLimitWindow, i: number): string {
   const [L, W, B] = [String(w.limit), String(w.windowMs), String(w.burst)];
   const [p, q, r] = [`p${i}`, `q${i}`, `r${i}`];
   const head = `-- window ${i}: ${w.algorithm}, limit ${L}, ${W} ms, burst ${B}
-if not (live and f${i} == ${fingerprint(w)}) then ${p}, ${q}, ${r} = ${w.algorithm === 'token-bucket' ? `${B}, now` : `0, now - fmod(now, ${W})`}, 0 end`;
+if not (live and f${i} == ${fingerprint(w)} and ${sane(w, i)}) then ${p}, ${q}, ${r} = ${w.algorithm === 'token-bucket' ? `${B}, now` : `0, now - fmod(now, ${W})`}, 0 end`;
   switch (w.algorithm) {
     case 'token-bucket':
       return `${head}

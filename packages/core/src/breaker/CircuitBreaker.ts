@@ -1,5 +1,5 @@
 import { CircuitOpenError } from '../errors.js';
-import { type Clock, systemClock } from '../util/clock.js';
+import { type Clock, clockOption } from '../util/clock.js';
 import { Emitter, type Event } from '../util/events.js';
 import { neverAbortedSignal } from '../util/signal.js';
 import {
@@ -53,6 +53,18 @@ export interface BreakerStats {
   retryAfterMs: number;
 }
 
+/** The last failure a breaker recorded: when, and a stable code for what (never an error's message). */
+export interface BreakerFailure {
+  /** Clock reading of the failure (milliseconds since the epoch with the system clock). */
+  readonly at: number;
+  /**
+   * The error's string `code` (`TIMEOUT`, `ECONNREFUSED`, `UND_ERR_SOCKET`, …), else its class
+   * name (`TypeError`), `HTTP_<status>` for a failing status, or `TIMEOUT` for a timed-out
+   * call; absent when the caller said nothing of the cause.
+   */
+  readonly code?: string;
+}
+
 /** Ticket meaning "refused" from {@link CircuitBreaker.acquire}. */
 export const REJECTED = -1;
 
@@ -78,6 +90,11 @@ export class CircuitBreaker {
   private epoch = 0;
   private consecutive = 0;
   private trips = 0;
+  /** When the current state began (see {@link stateSince}). */
+  private sinceAt: number;
+  private last: BreakerFailure | undefined;
+  /** The code of the failure `judge()` just found, for the `record()` that follows it. */
+  private judgedCode: string | undefined;
   private readonly stateEmitter = new Emitter<StateChange>();
   private readonly callEmitter = new Emitter<CallResult>();
   /** Fires on every state change. */
@@ -88,12 +105,27 @@ export class CircuitBreaker {
   constructor(options: CircuitBreakerOptions = {}, name = 'default', path = 'circuitBreaker') {
     this.name = name;
     this.options = resolveBreakerOptions(options, path);
-    this.clock = options.clock ?? systemClock;
+    this.clock = clockOption(options.clock, `${path}.clock`);
     const w = this.options.window;
     this.window = w.kind === 'count' ? new CountWindow(w.size) : new TimeWindow(w.sizeMs);
     this.windowTimed = w.kind !== 'count';
     this.timesCalls =
       this.options.slowCallDurationMs !== Number.POSITIVE_INFINITY || this.options.isFailure !== undefined;
+    this.sinceAt = this.clock.now();
+  }
+
+  /**
+   * When the current state began, as a clock reading: the construction or the last
+   * transition (for a breaker gone half-open by itself, the moment its open time ran out).
+   */
+  get stateSince(): number {
+    this.refresh();
+    return this.sinceAt;
+  }
+
+  /** The last failure recorded, until `reset()`; undefined if none was. */
+  get lastFailure(): BreakerFailure | undefined {
+    return this.last;
   }
 
   /** The current state (an open breaker whose time is up reads as half-open). */
@@ -131,7 +163,7 @@ export class CircuitBreaker {
     if (s.kind === 'closed') return this.epoch;
     if (s.kind === 'open') {
       if (s.forced || this.clock.now() < s.until) return this.reject();
-      this.transition({ kind: 'half-open', inFlight: 0, successes: 0 }, 'open-elapsed');
+      this.transition({ kind: 'half-open', inFlight: 0, successes: 0 }, 'open-elapsed', s.until);
       s = this.st;
     }
     if (s.kind === 'half-open' && s.inFlight < this.options.halfOpenMaxCalls) {
@@ -147,9 +179,15 @@ export class CircuitBreaker {
     if (ticket === this.epoch && s.kind === 'half-open' && s.inFlight > 0) s.inFlight--;
   }
 
-  /** Records a finished call. Tickets from before a state change are ignored. */
-  record(ticket: number, failure: boolean, durationMs: number): void {
+  /**
+   * Records a finished call. Tickets from before a state change are ignored. `code` names a
+   * failure's cause for {@link lastFailure}; by default the cause `judge()` just found.
+   */
+  record(ticket: number, failure: boolean, durationMs: number, code?: string): void {
+    const judged = this.judgedCode;
+    this.judgedCode = undefined;
     if (ticket !== this.epoch) return;
+    if (failure) this.last = { at: this.clock.now(), code: code ?? judged };
     const o = this.options;
     const slow = durationMs >= o.slowCallDurationMs;
     if (this.callEmitter.size > 0) this.callEmitter.fire(failure ? 'failure' : slow ? 'slow' : 'success');
@@ -194,8 +232,11 @@ export class CircuitBreaker {
    */
   judge(status: number | undefined, error: unknown, durationMs: number, result?: unknown): boolean {
     const f = this.options.isFailure;
-    if (f) return f({ status, error, durationMs, result });
-    return error !== undefined || (status !== undefined && status >= 500);
+    const failure = f
+      ? f({ status, error, durationMs, result })
+      : error !== undefined || (status !== undefined && status >= 500);
+    this.judgedCode = failure ? failureCode(status, error) : undefined;
+    return failure;
   }
 
   /**
@@ -265,9 +306,10 @@ export class CircuitBreaker {
     this.toClosed('manual');
   }
 
-  /** Closes the breaker and forgets everything, trips included. */
+  /** Closes the breaker and forgets everything, trips and the last failure included. */
   reset(): void {
     this.trips = 0;
+    this.last = undefined;
     this.toClosed('manual');
   }
 
@@ -279,7 +321,7 @@ export class CircuitBreaker {
   private refresh(): void {
     const s = this.st;
     if (s.kind === 'open' && !s.forced && this.clock.now() >= s.until) {
-      this.transition({ kind: 'half-open', inFlight: 0, successes: 0 }, 'open-elapsed');
+      this.transition({ kind: 'half-open', inFlight: 0, successes: 0 }, 'open-elapsed', s.until);
     }
   }
 
@@ -298,12 +340,27 @@ export class CircuitBreaker {
     this.transition({ kind: 'closed' }, reason);
   }
 
-  private transition(next: StateData, reason: StateChange['reason']): void {
+  private transition(next: StateData, reason: StateChange['reason'], at?: number): void {
     const from = this.st.kind;
     this.st = next;
+    if (from !== next.kind) this.sinceAt = at ?? this.clock.now();
     this.epoch = (this.epoch + 1) | 0;
     if (this.epoch === REJECTED) this.epoch = 0;
     if (from !== next.kind && this.stateEmitter.size > 0)
       this.stateEmitter.fire({ breaker: this.name, from, to: next.kind, reason });
   }
+}
+
+/** Codes are shown to operators: anything but a short identifier is replaced, so no message text leaks. */
+const CODE_RE = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+
+/** A stable name for a failure's cause: the error's `code`, its class name, or the status. */
+function failureCode(status: number | undefined, error: unknown): string | undefined {
+  if (error !== undefined) {
+    const c = (error as { code?: unknown } | null)?.code;
+    if (typeof c === 'string' && CODE_RE.test(c)) return c;
+    const name = error instanceof Error ? error.name : undefined;
+    return name !== undefined && CODE_RE.test(name) ? name : 'ERROR';
+  }
+  return status === undefined ? undefined : `HTTP_${status}`;
 }

@@ -1,4 +1,5 @@
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { promClient } from '../metrics/promClient.js';
 import { sharedMetric } from '../metrics/sharedMetric.js';
 import type { Disposable } from '../util/events.js';
 import type { BreakerRegistry } from './BreakerRegistry.js';
@@ -26,7 +27,7 @@ function counter<L extends string>(
     registry,
     name,
     tag,
-    () => (c = new Counter({ name, help, labelNames, registers: [registry] })),
+    () => (c = new (promClient().Counter)({ name, help, labelNames, registers: [registry] })),
   );
   return c ?? (registry.getSingleMetric(name) as Counter<L>);
 }

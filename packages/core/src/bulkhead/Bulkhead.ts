@@ -80,12 +80,16 @@ export class Bulkhead {
   private readonly rejectEmitter = new Emitter<'full' | 'queue_timeout'>();
   private readonly waitEmitter = new Emitter<number>();
   private readonly limitEmitter = new Emitter<number>();
+  private readonly saturationEmitter = new Emitter<boolean>();
+  private isSaturated = false;
   /** Fires when a call is refused, with why. */
   readonly onReject: Event<'full' | 'queue_timeout'> = this.rejectEmitter.event;
   /** Fires with the milliseconds a queued call waited before it got its slot. */
   readonly onQueueWait: Event<number> = this.waitEmitter.event;
   /** Fires with the new limit each time an adaptive limit moves. */
   readonly onLimitChange: Event<number> = this.limitEmitter.event;
+  /** Fires when the bulkhead becomes {@link saturated} (true) and when it recovers (false). */
+  readonly onSaturationChange: Event<boolean> = this.saturationEmitter.event;
 
   constructor(options: BulkheadOptions, name = 'default', path = 'bulkhead') {
     const o = expectObject(options, path);
@@ -133,6 +137,15 @@ export class Bulkhead {
     return s;
   }
 
+  /**
+   * Whether the bulkhead is full: true from a refusal (no slot and no room in the queue, or a
+   * queue wait expired) until a release leaves nobody queued and at most half the slots
+   * busy. The gap between the two keeps a bulkhead at its limit from flapping per request.
+   */
+  get saturated(): boolean {
+    return this.isSaturated;
+  }
+
   get activeCount(): number {
     return this.active;
   }
@@ -170,6 +183,10 @@ export class Bulkhead {
   /** Counts a refusal made by the caller on the bulkhead's behalf (e.g. no queue configured). */
   rejected(reason: 'full' | 'queue_timeout'): void {
     this.rejectedCount++;
+    if (!this.isSaturated) {
+      this.isSaturated = true;
+      if (this.saturationEmitter.size > 0) this.saturationEmitter.fire(true);
+    }
     if (this.rejectEmitter.size > 0) this.rejectEmitter.fire(reason);
   }
 
@@ -180,6 +197,10 @@ export class Bulkhead {
   release(): void {
     if (this.active > 0) this.active--;
     this.drain();
+    if (this.isSaturated && this.queue.size === 0 && this.active <= this.currentLimit >> 1) {
+      this.isSaturated = false;
+      if (this.saturationEmitter.size > 0) this.saturationEmitter.fire(false);
+    }
   }
 
   /**

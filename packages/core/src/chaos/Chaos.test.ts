@@ -3,9 +3,9 @@ import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import { Bulkhead } from '../bulkhead/Bulkhead.js';
 import { Phase } from '../engine/phase.js';
 import { isConfigError } from '../errors.js';
-import { GuardCall } from '../guard/GuardCall.js';
-import type { Refusal } from '../guard/problem.js';
+import type { PolicyRefusal, Refusal } from '../guard/problem.js';
 import { RouteGuard } from '../guard/RouteGuard.js';
+import { StubCall } from '../test-call.js';
 import { systemClock } from '../util/clock.js';
 import { Emitter } from '../util/events.js';
 import { Chaos } from './Chaos.js';
@@ -20,29 +20,19 @@ afterEach(() => {
 });
 
 /** A request that records every answer it gets: exactly one is the rule. */
-class TestCall extends GuardCall {
+class TestCall extends StubCall {
   answers: string[] = [];
   refused: Refusal | undefined;
   /** Handlers run and left open; `end()` finishes them. */
   running = 0;
-  clientIp() {
-    return '127.0.0.1';
-  }
-  header() {
-    return undefined;
-  }
-  nativeRequest() {
-    return {};
-  }
-  setHeader() {}
-  refuse(r: Refusal) {
+  override refuse(r: PolicyRefusal) {
     this.refused = r;
     this.answers.push(`refused ${r.status}`);
   }
-  proceed() {
+  override proceed() {
     this.running++;
   }
-  timedOut(r: Refusal) {
+  override timedOut(r: Refusal) {
     this.answers.push(`timeout ${r.status}`);
   }
   end(status = 200) {

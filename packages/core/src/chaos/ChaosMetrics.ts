@@ -1,4 +1,5 @@
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { promClient } from '../metrics/promClient.js';
 import { sharedMetric } from '../metrics/sharedMetric.js';
 import type { Disposable } from '../util/events.js';
 import type { ChaosKind } from './Chaos.js';
@@ -24,7 +25,7 @@ export function attachChaosMetrics(registry: Registry, prefix: string, control: 
     chaosMetricNames(prefix)[0]!,
     kControls,
     (set) =>
-      (counter = new Counter({
+      (counter = new (promClient().Counter)({
         name: chaosMetricNames(prefix)[0]!,
         help: 'Latency and faults injected by chaos, by route and kind (latency, fault)',
         labelNames: ['route', 'kind'],

@@ -252,7 +252,7 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
       const b = this.heldBreaker;
       if (b !== undefined) {
         this.heldBreaker = undefined;
-        b.record(this.ticket, true, this.engine.clock.now() - this.startedAt);
+        b.record(this.ticket, true, this.engine.clock.now() - this.startedAt, 'TIMEOUT');
       }
       // Answer first: abort listeners run synchronously and must find the call answered.
       this.abort(this.onExpired(true));

@@ -10,6 +10,7 @@ import type { RateLimiter } from '../rate-limit/RateLimiter.js';
 import type { RateLimitDecision } from '../rate-limit/types.js';
 import type { AdaptiveTimeout } from '../timeout/adaptive/AdaptiveTimeout.js';
 import type { Clock } from '../util/clock.js';
+import type { FallbackReason, FallbackResult, RouteFallback } from './fallback.js';
 import type { CallGuard, GuardCall } from './GuardCall.js';
 import { Priority, type PriorityName } from './priority.js';
 import {
@@ -24,6 +25,7 @@ import {
 /** Hooks the guard calls on decisions; metrics plug in here without the guard knowing them. */
 export interface GuardHooks {
   onRejected?(guard: RouteGuard, reason: RejectionReason): void;
+  onFallback?(guard: RouteGuard, reason: FallbackReason, result: FallbackResult): void;
 }
 
 /** The built policies of one route. */
@@ -38,6 +40,8 @@ export interface GuardPolicies {
   /** The route's chaos policy, when configured. */
   chaos?: Chaos | undefined;
   onReject?: ((...args: any[]) => unknown) | undefined;
+  /** The route's fallback, when configured. */
+  fallback?: RouteFallback | undefined;
   /** The route's fixed priority; default normal. */
   priority?: Priority | undefined;
   /** The route's priority per request, when it depends on the request. */
@@ -58,6 +62,7 @@ export class RouteGuard implements CallGuard {
   readonly engine: Engine;
   readonly timeoutStatus: 503 | 504;
   readonly onReject: ((...args: any[]) => unknown) | undefined;
+  readonly fallback: RouteFallback | undefined;
   readonly priority: Priority;
   readonly priorityOf: ((req: any) => PriorityName) | undefined;
   private timeoutRefusalMs = 0;
@@ -87,6 +92,7 @@ export class RouteGuard implements CallGuard {
     );
     this.timeoutStatus = policies.timeoutStatus ?? 503;
     this.onReject = policies.onReject;
+    this.fallback = policies.fallback;
     this.priority = policies.priority ?? Priority.normal;
     this.priorityOf = policies.priorityOf;
   }
@@ -192,6 +198,11 @@ export class RouteGuard implements CallGuard {
   /** @internal Announces a refusal (a timeout's answer is the adapter's to render). */
   rejected(_call: GuardCall, reason: RejectionReason): void {
     this.hooks.onRejected?.(this, reason);
+  }
+
+  /** @internal Announces how a fallback attempt ended. */
+  fellBack(_call: GuardCall, reason: FallbackReason, result: FallbackResult): void {
+    this.hooks.onFallback?.(this, reason, result);
   }
 
   /** @internal The timeout's refusal, cached while the deadline's length holds. */

@@ -12,6 +12,7 @@ import { AdaptiveTimeout } from '../timeout/adaptive/AdaptiveTimeout.js';
 import type { Clock } from '../util/clock.js';
 import { parseDuration } from '../util/duration.js';
 import { checkKeys, isPlainObject } from '../util/validate.js';
+import { RouteFallback } from './fallback.js';
 import { checkRoutePolicy, type RoutePolicy } from './policy.js';
 import { Priority } from './priority.js';
 import type { GuardPolicies } from './RouteGuard.js';
@@ -111,6 +112,15 @@ export function buildPolicies(
       );
     else out.bulkhead = new Bulkhead({ clock: ctx.clock, ...p.bulkhead } as never, name, `${path}.bulkhead`);
   }
+
+  if (p.fallback !== undefined)
+    out.fallback = new RouteFallback(p.fallback, p.fallbackOn, p.fallbackTimeout, path);
+  else if (p.fallbackOn !== undefined || p.fallbackTimeout !== undefined)
+    throw new ConfigError(
+      `${path}.fallback`,
+      undefined,
+      'a function, with fallbackOn or fallbackTimeout set',
+    );
 
   // Built whenever configured (even disabled), so it can be enabled at run time.
   if (p.chaos !== undefined && p.chaos !== false) out.chaos = new Chaos(p.chaos, name, `${path}.chaos`);

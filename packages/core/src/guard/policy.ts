@@ -6,6 +6,7 @@ import type { RateLimitOptions } from '../rate-limit/RateLimiter.js';
 import type { AdaptiveTimeoutOptions } from '../timeout/adaptive/AdaptiveTimeout.js';
 import type { Duration } from '../util/duration.js';
 import { checkKeys, expectObject } from '../util/validate.js';
+import type { Fallback, FallbackReason } from './fallback.js';
 import { Priority, type PriorityName } from './priority.js';
 
 /**
@@ -40,9 +41,33 @@ export interface RoutePolicy<Req = any, OnReject = (...args: any[]) => unknown> 
   priority?: PriorityName | ((req: Req) => PriorityName);
   /** Render refusals yourself; the adapter documents the arguments. */
   onReject?: OnReject;
+  /**
+   * A degraded answer in place of a refusal or a failure (a cached copy, a default). The
+   * policies still record what happened: the breaker counts the failure, the refusal is a
+   * rejection in metrics. The answer carries `Breakwater-Fallback: <reason>`. A fallback
+   * that throws, rejects, answers late or gives nothing usable leaves the default refusal
+   * (or the handler's own error) to go out.
+   */
+  fallback?: Fallback<Req>;
+  /** The reasons the fallback answers for. Default every one but `'rate_limited'`. */
+  fallbackOn?: FallbackReason[];
+  /** How long a fallback may take before it is abandoned. Default `'1s'`. */
+  fallbackTimeout?: Duration;
 }
 
-const KNOWN = ['name', 'timeout', 'rateLimit', 'circuitBreaker', 'bulkhead', 'priority', 'chaos', 'onReject'];
+const KNOWN = [
+  'name',
+  'timeout',
+  'rateLimit',
+  'circuitBreaker',
+  'bulkhead',
+  'priority',
+  'chaos',
+  'onReject',
+  'fallback',
+  'fallbackOn',
+  'fallbackTimeout',
+];
 
 /** Checks the shape of a route policy (each policy validates its own options when built). */
 export function checkRoutePolicy(raw: unknown, path: string): RoutePolicy {
@@ -74,5 +99,13 @@ export function mergePolicy(base: RoutePolicy | undefined, over: RoutePolicy | u
 
 /** True when the policy applies at least one protection. */
 export function hasProtection(p: RoutePolicy): boolean {
-  return !!(p.timeout || p.rateLimit || p.circuitBreaker || p.bulkhead || p.priority || p.chaos);
+  return !!(
+    p.timeout ||
+    p.rateLimit ||
+    p.circuitBreaker ||
+    p.bulkhead ||
+    p.priority ||
+    p.chaos ||
+    p.fallback
+  );
 }

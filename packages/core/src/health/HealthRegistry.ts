@@ -1,13 +1,16 @@
 import type { EndpointAnswer } from '../admin/answer.js';
 import type { CircuitBreaker } from '../breaker/CircuitBreaker.js';
+import type { Bulkhead } from '../bulkhead/Bulkhead.js';
 import { ConfigError } from '../errors.js';
 import { listPools } from '../metrics/listPools.js';
 import type { PoolManager } from '../pools/PoolManager.js';
 import type { Pool } from '../pools/types.js';
+import type { RateLimiter } from '../rate-limit/RateLimiter.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { parseDuration } from '../util/duration.js';
 import type { Disposable } from '../util/events.js';
 import { checkKeys, expectObject, optDuration } from '../util/validate.js';
+import { breakerEntry, bulkheadEntry, rateLimitStoreEntry } from './components.js';
 import type {
   HealthCheck,
   HealthCheckEntry,
@@ -17,6 +20,7 @@ import type {
   HealthOptions,
   HealthReport,
   HealthStatus,
+  PoolCheckEntry,
 } from './types.js';
 
 /** The `Content-Type` of health answers (IETF draft-inadarei-api-health-check). */
@@ -28,6 +32,13 @@ export interface HealthSources {
   readonly isClosing: boolean;
   readonly breakers: Iterable<CircuitBreaker>;
   readonly pools: PoolManager;
+  /** Shared bulkheads (`bulkhead:<name>` entries, with those of the guards). */
+  readonly bulkheads?: Iterable<Bulkhead>;
+  /** The routes' guards: their bulkheads, and their limiters' stores. */
+  readonly guards?: Iterable<{
+    readonly bulkhead?: Bulkhead | undefined;
+    readonly limiter?: RateLimiter<any> | undefined;
+  }>;
 }
 
 interface Registered {
@@ -48,7 +59,9 @@ const KINDS: readonly HealthKind[] = ['live', 'ready', 'detailed'];
 
 /**
  * Health checks of one Breakwater instance: its pools (each critical unless the pool says
- * otherwise), its breakers (an open one is `warn`) and the checks registered here. Checks
+ * otherwise, with its stats), its breakers (an open one is `warn`), its bulkheads (a
+ * saturated one is `warn`), its limiters' shared stores (one on its fallback is `warn`)
+ * and the checks registered here. Checks
  * run in parallel, each with a timeout; a report is reused for `cacheFor`, and callers
  * arriving while one is being built share it.
  */
@@ -150,20 +163,8 @@ export class HealthRegistry {
     for (const [name, r] of this.checks) jobs.push(this.runCheck(name, r));
     const entries = await Promise.all(jobs);
     const time = new Date(clock.now()).toISOString();
-    for (const b of this.sources.breakers) {
-      const state = b.state;
-      entries.push([
-        `breaker:${b.name}`,
-        {
-          componentId: b.name,
-          componentType: 'circuit-breaker',
-          status: state === 'closed' ? 'pass' : 'warn',
-          observedValue: state,
-          critical: false,
-          time,
-        },
-      ]);
-    }
+    for (const b of this.sources.breakers) entries.push([`breaker:${b.name}`, breakerEntry(b, time)]);
+    this.policyEntries(entries, time);
     let status: HealthStatus = 'pass';
     const checks: Record<string, HealthCheckEntry[]> = {};
     for (const [key, e] of entries) {
@@ -174,10 +175,31 @@ export class HealthRegistry {
     return { status, checks };
   }
 
+  /** The entries of bulkheads and rate-limit stores, each once however many routes share it. */
+  private policyEntries(entries: Array<[string, HealthCheckEntry]>, time: string): void {
+    const bulkheads = new Set<Bulkhead>(this.sources.bulkheads);
+    const limiters = new Set<RateLimiter<any>>();
+    for (const g of this.sources.guards ?? []) {
+      if (g.bulkhead !== undefined) bulkheads.add(g.bulkhead);
+      if (g.limiter?.sharedStore) limiters.add(g.limiter);
+    }
+    const seen = new Set<string>();
+    for (const b of bulkheads) {
+      const key = `bulkhead:${b.name}`;
+      if (!seen.has(key)) entries.push([key, bulkheadEntry(b, time)]);
+      seen.add(key);
+    }
+    for (const l of limiters) {
+      const key = `rateLimitStore:${l.name}`;
+      if (!seen.has(key)) entries.push([key, rateLimitStoreEntry(l, time)]);
+      seen.add(key);
+    }
+  }
+
   private async runPool(pool: Pool): Promise<[string, HealthCheckEntry]> {
     const critical = pool.critical ?? true;
     const started = this.sources.clock.now();
-    const entry: HealthCheckEntry = {
+    const entry: PoolCheckEntry = {
       componentId: pool.name,
       componentType: 'pool',
       status: 'pass',
@@ -195,6 +217,8 @@ export class HealthRegistry {
       this.failed(entry, e, started);
     }
     entry.time ||= new Date(this.sources.clock.now()).toISOString();
+    const stats = poolStats(pool);
+    if (stats !== undefined) entry.stats = stats;
     return [`pool:${pool.name}`, entry];
   }
 
@@ -266,5 +290,17 @@ export class HealthRegistry {
     }).finally(() => {
       if (timer !== undefined) clock.clearTimeout(timer);
     });
+  }
+}
+
+/** A pool's numbers, or undefined when its `stats()` throws (its health entry still stands). */
+function poolStats(pool: Pool): Record<string, number> | undefined {
+  try {
+    const s = pool.stats();
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(s)) if (typeof v === 'number') out[k] = v;
+    return out;
+  } catch {
+    return undefined;
   }
 }

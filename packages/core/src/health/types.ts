@@ -58,7 +58,66 @@ export interface HealthCheckEntry {
   time: string;
 }
 
-/** An `application/health+json` body. Keys of `checks` are `pool:<name>`, `breaker:<name>` and each registered check's name. */
+/**
+ * `breaker:<name>`: `observedValue` is the state (`closed`, `open`, `half-open`); `warn`
+ * unless closed. The members beyond the draft's are user-defined keys, as it allows.
+ */
+export interface BreakerCheckEntry extends HealthCheckEntry {
+  componentType: 'circuit-breaker';
+  observedValue: 'closed' | 'open' | 'half-open';
+  observedUnit: 'state';
+  /** ISO 8601 time the current state began. */
+  since: string;
+  /** Failures / calls in the breaker's window (0 with no calls). */
+  failureRate: number;
+  /** Calls in the window. */
+  calls: number;
+  /** Failures in the window. */
+  failures: number;
+  /** While open: milliseconds until a probe is admitted. */
+  retryAfterMs?: number;
+  /** The last failure recorded: its time and error code (never the error's message). */
+  lastFailure?: { time: string; code?: string };
+}
+
+/** `bulkhead:<name>`: `observedValue` is the calls running; `warn` while saturated. */
+export interface BulkheadCheckEntry extends HealthCheckEntry {
+  componentType: 'bulkhead';
+  observedValue: number;
+  observedUnit: 'active calls';
+  active: number;
+  queued: number;
+  /** Calls allowed at once now (fixed, or where an adaptive limit stands). */
+  limit: number;
+  maxQueue: number;
+}
+
+/**
+ * `rateLimitStore:<limiter>`, for each limiter with a store given in the options:
+ * `observedValue` is `'store'`, or `'fallback'` (`warn`) while the store is failing and
+ * `onStoreError` decides.
+ */
+export interface RateLimitStoreCheckEntry extends HealthCheckEntry {
+  componentType: 'rate-limit-store';
+  observedValue: 'store' | 'fallback';
+  observedUnit: 'decisions from';
+  onStoreError: 'allow' | 'deny' | 'memory';
+}
+
+/**
+ * `pool:<name>`: the pool's last health check (`status`, `time`, its latency as
+ * `observedValue` in ms, `output`) and its `stats()`.
+ */
+export interface PoolCheckEntry extends HealthCheckEntry {
+  componentType: 'pool';
+  /** The pool's numbers: active, idle, pending, max and any of its own. */
+  stats?: Record<string, number>;
+}
+
+/**
+ * An `application/health+json` body. Keys of `checks` are `pool:<name>`, `breaker:<name>`,
+ * `bulkhead:<name>`, `rateLimitStore:<limiter>` and each registered check's name.
+ */
 export interface HealthReport {
   status: HealthStatus;
   output?: string;

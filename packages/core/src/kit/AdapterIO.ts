@@ -15,7 +15,7 @@ export type Endpoint = (req: EndpointRequest) => Promise<EndpointAnswer>;
 
 /** What the app-level middleware needs of the instance. */
 export interface MiddlewareHost {
-  /** Request metrics; undefined with `metrics: false`. */
+  /** Request metrics; undefined with `metrics: false` or without prom-client. */
   readonly metrics: BreakwaterMetrics | undefined;
   /** Read per request: `reconfigure()` may add or drop the `routes` table. */
   readonly hasRouteTable: boolean;

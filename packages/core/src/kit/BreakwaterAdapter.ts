@@ -26,7 +26,9 @@ export interface BreakwaterAdapter<Handler, Policy> {
   route(policy?: Policy): Handler;
   /**
    * The metrics endpoint: the registry's exposition, as OpenMetrics when the scraper's
-   * `Accept` asks for it, else the Prometheus text format.
+   * `Accept` asks for it, else the Prometheus text format. Without prom-client (an optional
+   * peer) it answers 501 with a problem+json body saying so; with `metrics: false`,
+   * mounting it is a `ConfigError`.
    */
   metrics(): Handler;
   /**

@@ -2,6 +2,7 @@ import { AdminApi } from '../admin/AdminApi.js';
 import { BreakwaterCore, type BreakwaterOptions } from '../Breakwater.js';
 import { ConfigError } from '../errors.js';
 import type { RoutePolicy } from '../guard/policy.js';
+import { PROBLEM_CONTENT_TYPE } from '../guard/problem.js';
 import type { ReconfigureOptions } from '../guard/reload.js';
 import { HealthRegistry } from '../health/HealthRegistry.js';
 import type { HealthCheck, HealthCheckOptions, HealthKind } from '../health/types.js';
@@ -43,6 +44,9 @@ export function createBreakwater<Handler, Policy extends RoutePolicy<any, any>>(
 
   let adminApi: AdminApi | undefined;
 
+  // Metrics off for want of prom-client, not by `metrics: false`: the endpoint says why.
+  const noPromClient = core.metrics === undefined && options.metrics !== false;
+
   return {
     core,
     pools: core.pools,
@@ -51,6 +55,7 @@ export function createBreakwater<Handler, Policy extends RoutePolicy<any, any>>(
     middleware: () => io.middleware(core),
     route: (policy?: Policy) => io.route(core.routeGuards((policy ?? {}) as RoutePolicy)),
     metrics() {
+      if (noPromClient) return io.endpoint(noMetricsEndpoint);
       if (core.metrics === undefined)
         throw new ConfigError('breakwater.metrics', false, 'metrics on to mount metrics()');
       return io.endpoint(metricsEndpoint);
@@ -64,3 +69,22 @@ export function createBreakwater<Handler, Policy extends RoutePolicy<any, any>>(
     close: () => core.close(),
   };
 }
+
+/**
+ * The metrics endpoint of an instance without prom-client. 501 rather than a mount-time
+ * error: an app that mounts `metrics()` runs (and serves everything else) without the
+ * optional peer, and a scraper sees a lasting "not implemented", not an outage to retry.
+ */
+const NO_METRICS_ANSWER = {
+  status: 501,
+  headers: [['Content-Type', PROBLEM_CONTENT_TYPE]] as const,
+  body: JSON.stringify({
+    type: 'about:blank',
+    title: 'Not Implemented',
+    status: 501,
+    detail: 'Metrics are off: prom-client is not installed (npm install prom-client turns them on).',
+    code: 'METRICS_UNAVAILABLE',
+  }),
+};
+
+const noMetricsEndpoint: Endpoint = async () => NO_METRICS_ANSWER;

@@ -1,4 +1,4 @@
-import { register as globalRegistry, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { CircuitBreaker, StateChange } from '../breaker/CircuitBreaker.js';
 import { attachFleetMetrics } from '../breaker/FleetMetrics.js';
 import type { Bulkhead } from '../bulkhead/Bulkhead.js';
@@ -8,12 +8,14 @@ import type { RejectionEvent, RejectionReason } from '../guard/problem.js';
 import type { RouteGuard } from '../guard/RouteGuard.js';
 import { attachOverloadMetrics } from '../overload/OverloadMetrics.js';
 import type { Pool } from '../pools/types.js';
+import { attachStoreFallbackMetrics } from '../rate-limit/StoreFallbackMetrics.js';
 import { attachTimeoutMetrics } from '../timeout/adaptive/TimeoutMetrics.js';
 import type { Disposable } from '../util/events.js';
 import { type MetricsAnswer, renderMetrics } from './exposition.js';
 import { listPools, onPoolAdded } from './listPools.js';
 import { MetricSet, type MetricSet as MetricSetT, type MetricsSource } from './MetricSet.js';
 import type { MetricsHost } from './MetricsHost.js';
+import { promClient } from './promClient.js';
 import { RouteSeries, UNMATCHED_ROUTE } from './RouteSeries.js';
 
 /** Metrics settings of `breakwater()`. */
@@ -59,8 +61,9 @@ export class BreakwaterMetrics implements MetricsSource {
     private readonly core: MetricsHost,
     options: MetricsOptions = {},
   ) {
-    const registry = options.registry ?? globalRegistry;
-    if (!isRegistry(registry))
+    const prom = promClient();
+    const registry = options.registry ?? prom.register;
+    if (!isRegistry(registry, prom.Registry))
       throw new ConfigError('breakwater.registry', registry, 'a prom-client Registry');
     const prefix = options.prefix ?? 'breakwater_';
     if (typeof prefix !== 'string' || (prefix !== '' && !PREFIX_RE.test(prefix)))
@@ -76,12 +79,16 @@ export class BreakwaterMetrics implements MetricsSource {
     for (const g of core.guards) this.addGuard(g);
     this.subs.push(core.onGuard((g) => this.addGuard(g)));
     this.subs.push(core.onRejected((e) => this.rejected(e)));
+    this.subs.push(
+      core.onFallback((e) => this.set.fallbacks.inc({ route: e.route, reason: e.reason, result: e.result })),
+    );
     const poolSub = onPoolAdded(core.pools, (p) => this.addPool(p));
     if (poolSub) this.subs.push(poolSub);
     this.subs.push(
       attachChaosMetrics(registry, prefix, core.chaos),
       attachTimeoutMetrics(registry, prefix, core),
       attachFleetMetrics(registry, prefix, core.breakers),
+      attachStoreFallbackMetrics(registry, prefix, core),
     );
     if (core.overload !== undefined)
       this.subs.push(attachOverloadMetrics(registry, prefix, core.overload.shedder));
@@ -242,7 +249,23 @@ export class BreakwaterMetrics implements MetricsSource {
         }),
       );
     }
-    if (ev.onRequest) this.subs.push(ev.onRequest(outcomeCounter(set.poolRequests, pool)));
+    if (ev.onRequestResult) this.subs.push(ev.onRequestResult(resultCounter(set.poolRequests, pool)));
+    else if (ev.onRequest) this.subs.push(ev.onRequest(outcomeCounter(set.poolRequests, pool)));
+    if (ev.onRequestDuration) {
+      const h = set.poolRequestDuration;
+      const children = new Map<string, { observe(v: number): void }>();
+      this.subs.push(
+        ev.onRequestDuration((e) => {
+          const key = `${e.method} ${e.statusClass}`;
+          let c = children.get(key);
+          if (c === undefined) {
+            c = h.labels({ pool, method: e.method, status_class: e.statusClass });
+            children.set(key, c);
+          }
+          c.observe(e.durationMs / 1000);
+        }),
+      );
+    }
     if (ev.onRetry) this.subs.push(ev.onRetry(outcomeCounter(set.poolRetries, pool)));
     // Outbound pacing: only a paced pool's stats carry `paceRate` (others fire nothing).
     if (typeof safeStats(p)?.paceRate === 'number') {
@@ -283,8 +306,25 @@ function outcomeCounter(counter: MetricSetT['poolRequests'], pool: string): (out
   };
 }
 
-function isRegistry(r: unknown): r is Registry {
-  if (r instanceof Registry) return true;
+/** A listener counting outcomes and status classes of one pool, children cached by both. */
+function resultCounter(
+  counter: MetricSetT['poolRequests'],
+  pool: string,
+): (r: { outcome: string; statusClass: string }) => void {
+  const children = new Map<string, { inc(): void }>();
+  return (r) => {
+    const key = `${r.outcome} ${r.statusClass}`;
+    let c = children.get(key);
+    if (c === undefined) {
+      c = counter.labels({ pool, outcome: r.outcome, status_class: r.statusClass });
+      children.set(key, c);
+    }
+    c.inc();
+  };
+}
+
+function isRegistry(r: unknown, RegistryClass: new () => Registry): r is Registry {
+  if (r instanceof RegistryClass) return true;
   const o = r as Partial<Registry> | null;
   return (
     typeof o === 'object' &&

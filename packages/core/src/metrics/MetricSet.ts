@@ -1,8 +1,9 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { Bulkhead } from '../bulkhead/Bulkhead.js';
 import type { Pool } from '../pools/types.js';
 import { MetricsConflictError } from './MetricsConflictError.js';
+import { promClient } from './promClient.js';
 import { RequestHistogram } from './RequestHistogram.js';
 
 /** What one Breakwater instance offers the scrape-time gauges. */
@@ -39,6 +40,7 @@ export class MetricSet {
   readonly sources = new Set<MetricsSource>();
   readonly requestDuration: RequestHistogram;
   readonly rejections: Counter<'route' | 'reason'>;
+  readonly fallbacks: Counter<'route' | 'reason' | 'result'>;
   readonly rateLimitRequests: Counter<'limiter' | 'result'>;
   readonly breakerState: Gauge<'breaker'>;
   readonly breakerTransitions: Counter<'breaker' | 'from' | 'to'>;
@@ -56,7 +58,8 @@ export class MetricSet {
   readonly poolHealthy: Gauge<'pool'>;
   readonly poolHealthCheckDuration: Histogram<'pool'>;
   readonly poolHealthCheckFailures: Counter<'pool'>;
-  readonly poolRequests: Counter<'pool' | 'outcome'>;
+  readonly poolRequests: Counter<'pool' | 'outcome' | 'status_class'>;
+  readonly poolRequestDuration: Histogram<'pool' | 'method' | 'status_class'>;
   readonly poolRetries: Counter<'pool' | 'outcome'>;
   readonly poolPaceRate: Gauge<'pool'>;
   readonly poolPaceWait: Histogram<'pool'>;
@@ -86,6 +89,7 @@ export class MetricSet {
   }
 
   private constructor(registry: Registry, p: string) {
+    const { Counter, Gauge, Histogram } = promClient();
     const registers = [registry];
     const sources = this.sources;
     // Decisions and breaker calls are counted in plain numbers and handed over at scrape time.
@@ -102,6 +106,12 @@ export class MetricSet {
       name: `${p}rejections_total`,
       help: 'Requests refused by a policy, by route and reason',
       labelNames: ['route', 'reason'],
+      registers,
+    });
+    this.fallbacks = new Counter({
+      name: `${p}fallbacks_total`,
+      help: 'Fallback answers of a route, by reason and result (served, failed: the default answer went out)',
+      labelNames: ['route', 'reason', 'result'],
       registers,
     });
     this.rateLimitRequests = new Counter({
@@ -240,8 +250,15 @@ export class MetricSet {
     });
     this.poolRequests = new Counter({
       name: `${p}pool_requests_total`,
-      help: 'Requests through a pool, by outcome',
-      labelNames: ['pool', 'outcome'],
+      help: 'Requests through a pool, by outcome and status class (2xx..5xx, or error without an answer)',
+      labelNames: ['pool', 'outcome', 'status_class'],
+      registers,
+    });
+    this.poolRequestDuration = new Histogram({
+      name: `${p}pool_request_duration_seconds`,
+      help: 'Duration of requests through a pool (retries included; a streamed one until its body ends), in seconds',
+      labelNames: ['pool', 'method', 'status_class'],
+      buckets: REQUEST_BUCKETS,
       registers,
     });
     this.poolRetries = new Counter({
@@ -284,6 +301,7 @@ export function metricNames(p: string): string[] {
   return [
     'http_request_duration_seconds',
     'rejections_total',
+    'fallbacks_total',
     'rate_limit_requests_total',
     'circuit_breaker_state',
     'circuit_breaker_transitions_total',
@@ -302,6 +320,7 @@ export function metricNames(p: string): string[] {
     'pool_health_check_duration_seconds',
     'pool_health_check_failures_total',
     'pool_requests_total',
+    'pool_request_duration_seconds',
     'pool_retries_total',
     'pool_pace_rate',
     'pool_pace_wait_seconds',

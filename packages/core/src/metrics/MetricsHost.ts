@@ -1,5 +1,6 @@
 import type { BreakerRegistry } from '../breaker/BreakerRegistry.js';
 import type { ChaosControl } from '../chaos/ChaosControl.js';
+import type { FallbackEvent } from '../guard/fallback.js';
 import type { RejectionEvent } from '../guard/problem.js';
 import type { RouteGuard } from '../guard/RouteGuard.js';
 import type { LoadShedder } from '../overload/LoadShedder.js';
@@ -16,6 +17,7 @@ export interface MetricsHost {
   readonly guards: readonly RouteGuard[];
   readonly onGuard: Event<RouteGuard>;
   readonly onRejected: Event<RejectionEvent>;
+  readonly onFallback: Event<FallbackEvent>;
   readonly pools: PoolManager;
   readonly chaos: ChaosControl;
   readonly overload: { readonly shedder: LoadShedder } | undefined;

@@ -1,4 +1,5 @@
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { promClient } from './promClient.js';
 
 /** What a metrics endpoint answers. */
 export interface MetricsAnswer {
@@ -36,6 +37,7 @@ export function prefersOpenMetrics(accept: string | undefined): boolean {
  * as OpenMetrics through a scratch registry that reads each metric without touching it.
  */
 export async function renderMetrics(registry: Registry, accept: string | undefined): Promise<MetricsAnswer> {
+  const { Registry } = promClient();
   const wantOpenMetrics = prefersOpenMetrics(accept);
   const native: string = registry.contentType;
   // A registry set to OpenMetrics answers in it whatever was asked: scrapers accept both.

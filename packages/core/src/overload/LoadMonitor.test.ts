@@ -1,10 +1,10 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, test } from 'vitest';
 import { BreakwaterCore } from '../Breakwater.js';
-import { GuardCall } from '../guard/GuardCall.js';
 import { Priority } from '../guard/priority.js';
-import type { Refusal } from '../guard/problem.js';
+import type { PolicyRefusal, Refusal } from '../guard/problem.js';
 import type { RouteGuard } from '../guard/RouteGuard.js';
+import { StubCall } from '../test-call.js';
 import { StepClock } from '../test-clock.js';
 import { LoadMonitor } from './LoadMonitor.js';
 import type { LoadSample, LoadSampler } from './sampler.js';
@@ -32,7 +32,7 @@ class FakeSampler implements LoadSampler {
 }
 
 /** A request that records what the guard did with it. */
-class TestCall extends GuardCall {
+class TestCall extends StubCall {
   refused: Refusal | undefined;
   ran = false;
   constructor(
@@ -41,24 +41,16 @@ class TestCall extends GuardCall {
   ) {
     super(guard);
   }
-  clientIp() {
-    return '127.0.0.1';
-  }
-  header() {
-    return undefined;
-  }
-  nativeRequest() {
+  override nativeRequest() {
     return this.req;
   }
-  setHeader() {}
-  refuse(r: Refusal) {
+  override refuse(r: PolicyRefusal) {
     this.refused = r;
   }
-  proceed() {
+  override proceed() {
     this.ran = true;
     this.finish(200, undefined);
   }
-  timedOut() {}
 }
 
 describe('LoadMonitor', () => {

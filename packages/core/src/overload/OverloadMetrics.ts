@@ -1,5 +1,6 @@
-import { Gauge, type Registry } from 'prom-client';
+import type { Gauge, Registry } from 'prom-client';
 import { MetricsConflictError } from '../metrics/MetricsConflictError.js';
+import { promClient } from '../metrics/promClient.js';
 import type { Disposable } from '../util/events.js';
 import type { LoadShedder } from './LoadShedder.js';
 
@@ -40,7 +41,7 @@ export function attachOverloadMetrics(registry: Registry, prefix: string, shedde
       (s) => s.lastSample?.eventLoopUtilization,
     ];
     names.forEach((name, i) => {
-      const g = new Gauge({
+      const g = new (promClient().Gauge)({
         name,
         help: HELP[i]!,
         registers: [registry],

@@ -40,6 +40,18 @@ export interface PoolEvents {
   onHealthCheck?: Event<PoolHealthCheckEvent>;
   /** Outcome label of a finished request: e.g. `success`, `failure`, `timeout`, `rejected`. */
   onRequest?: Event<string>;
+  /**
+   * A finished request's outcome (as `onRequest`) and status class (`2xx`..`5xx`, or
+   * `error` without an answer). A pool offering it has `breakwater_pool_requests_total`
+   * counted from it, with `status_class`; `onRequest` then serves other listeners only.
+   */
+  onRequestResult?: Event<{ outcome: string; statusClass: string }>;
+  /**
+   * A finished request's method, status class (`2xx`..`5xx`, or `error` without an answer)
+   * and duration in ms, retries included; a streamed one finishes with its body
+   * (`breakwater_pool_request_duration_seconds`).
+   */
+  onRequestDuration?: Event<{ method: string; statusClass: string; durationMs: number }>;
   /** Outcome label of the attempt that was retried (e.g. `status_503`, `connect_error`). */
   onRetry?: Event<string>;
   /** Milliseconds a call waited for an outbound pacing token (`breakwater_pool_pace_wait_seconds`). */

@@ -45,6 +45,22 @@ export interface RateLimiterSettings {
   path?: string;
 }
 
+/** Decisions moving to the fallback (`active`, with the store's error) or back to the store. */
+export interface StoreFallbackEvent {
+  limiter: string;
+  active: boolean;
+  /** What the store threw or rejected with, when `active`. */
+  error?: unknown;
+}
+
+/** A setting that does not do what it says, found while the limiter runs (reported once). */
+export interface RateLimitMisconfiguration {
+  limiter: string;
+  /** Option path, e.g. `rateLimit.key`. */
+  option: string;
+  problem: string;
+}
+
 /** One decision as observed by listeners. */
 export interface RateLimitEvent {
   limiter: string;
@@ -79,10 +95,20 @@ export class RateLimiter<Req = unknown> {
   private readonly allowedEvent: RateLimitEvent;
   private readonly limitedEvent: RateLimitEvent;
   private readonly storeErrorEmitter = new Emitter<unknown>();
+  private readonly fallbackEmitter = new Emitter<StoreFallbackEvent>();
+  private inFallback = false;
+  private readonly misconfigEmitter = new Emitter<RateLimitMisconfiguration>();
   /** Fires on every decision. */
   readonly onDecision: Event<RateLimitEvent> = this.decisionEmitter.event;
   /** Fires when the store fails and `onStoreError` decides instead. */
   readonly onStoreFailure: Event<unknown> = this.storeErrorEmitter.event;
+  /**
+   * Fires once when decisions move to `onStoreError` (true: the store failed) and once when
+   * the store decides again (false), never per decision.
+   */
+  readonly onFallbackChange: Event<StoreFallbackEvent> = this.fallbackEmitter.event;
+  /** Fires once per problem: a key function that returned no key, say. */
+  readonly onMisconfiguration: Event<RateLimitMisconfiguration> = this.misconfigEmitter.event;
 
   constructor(
     options: RateLimitOptions<Req> | readonly RateLimitOptions<Req>[],
@@ -138,7 +164,10 @@ export class RateLimiter<Req = unknown> {
     ) {
       this.keyHeader = (key as { header: string }).header.toLowerCase();
     } else throw new ConfigError(`${path}.key`, key, "'ip', { header: 'name' } or a function");
-    this.key = key as RateLimitKey<Req>;
+    this.key =
+      typeof key === 'function'
+        ? this.checkedKey(key as (req: Req) => string, `${path}.key`)
+        : (key as RateLimitKey<Req>);
 
     const cost = shared.cost ?? 1;
     if (typeof cost === 'number') {
@@ -171,6 +200,19 @@ export class RateLimiter<Req = unknown> {
     this.limitedEvent = Object.freeze({ limiter: this.name, allowed: false });
   }
 
+  /**
+   * Whether decisions come from `onStoreError` rather than the store: true from a store
+   * failure until the store next answers.
+   */
+  get usingFallback(): boolean {
+    return this.inFallback;
+  }
+
+  /** Whether the store is one given in the options (shared, possibly remote), not this limiter's own. */
+  get sharedStore(): boolean {
+    return !this.ownStore;
+  }
+
   /** The cost of a request under this limiter: the option, or its function's answer (bad answers count as 1). */
   costOf(req: Req): number {
     const c = this.cost;
@@ -201,11 +243,11 @@ export class RateLimiter<Req = unknown> {
     }
     if (typeof (d as Promise<RateLimitDecision>).then === 'function') {
       return (d as Promise<RateLimitDecision>).then(
-        (v) => this.emit(v),
+        (v) => this.emit(this.inFallback ? this.recovered(v) : v),
         (e: unknown) => this.emit(this.onFailure(e, key, cost)),
       );
     }
-    return this.emit(d as RateLimitDecision);
+    return this.emit(this.inFallback ? this.recovered(d as RateLimitDecision) : (d as RateLimitDecision));
   }
 
   /**
@@ -227,6 +269,7 @@ export class RateLimiter<Req = unknown> {
     } catch (e) {
       return verdictOf(this.emit(this.onFailure(e, key, cost)));
     }
+    if (this.inFallback) this.recovered(undefined);
     if (this.decisionEmitter.size > 0)
       this.decisionEmitter.fire(wait < 0 ? this.allowedEvent : this.limitedEvent);
     return wait;
@@ -271,8 +314,42 @@ export class RateLimiter<Req = unknown> {
     return d;
   }
 
+  /** The store answered again after failing: decisions leave the fallback. */
+  private recovered<T>(d: T): T {
+    this.inFallback = false;
+    if (this.fallbackEmitter.size > 0) this.fallbackEmitter.fire({ limiter: this.name, active: false });
+    return d;
+  }
+
+  /**
+   * A key function that reports, once, answering no key: every such request would share
+   * one bucket (`'undefined'`), which is rarely what its author meant.
+   */
+  private checkedKey(fn: (req: Req) => string, option: string): (req: Req) => string {
+    let reported = false;
+    const emitter = this.misconfigEmitter;
+    const limiter = this.name;
+    return function key(req: Req): string {
+      const v = fn(req);
+      if (!reported && (v === undefined || v === null || (v as unknown) === '')) {
+        reported = true;
+        emitter.fire({
+          limiter,
+          option,
+          problem: `the key function returned ${v === '' ? 'an empty string' : String(v)}: such requests share one bucket`,
+        });
+      }
+      return v;
+    };
+  }
+
   private onFailure(e: unknown, key: string, cost: number): RateLimitDecision {
     if (this.storeErrorEmitter.size > 0) this.storeErrorEmitter.fire(e);
+    if (!this.inFallback) {
+      this.inFallback = true;
+      if (this.fallbackEmitter.size > 0)
+        this.fallbackEmitter.fire({ limiter: this.name, active: true, error: e });
+    }
     const n = this.windows.length;
     switch (this.onStoreError) {
       case 'memory':

@@ -1,3 +1,4 @@
+import { ConfigError } from '../errors.js';
 /** A timer handle as returned by {@link Clock.setTimeout}. */
 export type TimerHandle = { unref?(): unknown; refresh?(): unknown } | number;
 
@@ -24,3 +25,18 @@ export const systemClock: Clock = {
     clearTimeout(handle as NodeJS.Timeout);
   },
 };
+
+/** A `clock` option checked at construction: the system clock when absent. */
+export function clockOption(clock: unknown, path: string): Clock {
+  if (clock === undefined) return systemClock;
+  const c = clock as Partial<Clock> | null;
+  if (
+    c === null ||
+    typeof c !== 'object' ||
+    typeof c.now !== 'function' ||
+    typeof c.setTimeout !== 'function' ||
+    typeof c.clearTimeout !== 'function'
+  )
+    throw new ConfigError(path, clock, 'a Clock with now(), setTimeout() and clearTimeout()');
+  return c as Clock;
+}

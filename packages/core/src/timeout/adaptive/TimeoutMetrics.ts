@@ -1,5 +1,6 @@
-import { Gauge, type Registry } from 'prom-client';
+import type { Gauge, Registry } from 'prom-client';
 import type { RouteGuard } from '../../guard/RouteGuard.js';
+import { promClient } from '../../metrics/promClient.js';
 import { sharedMetric } from '../../metrics/sharedMetric.js';
 import type { Disposable } from '../../util/events.js';
 
@@ -27,7 +28,7 @@ export function attachTimeoutMetrics(registry: Registry, prefix: string, source:
     name,
     kSources,
     (set) =>
-      new Gauge({
+      new (promClient().Gauge)({
         name,
         help: "The route's timeout now, in seconds (an adaptive timeout's current deadline)",
         labelNames: ['route'],
