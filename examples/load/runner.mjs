@@ -8,7 +8,7 @@
  */
 import autocannon from 'autocannon';
 import { createClient } from './client.mjs';
-import { percentile, REASONS, refusalReason, series, summarize } from './stats.mjs';
+import { fallbackReason, percentile, REASONS, refusalReason, series, summarize } from './stats.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const round = (v, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
@@ -34,7 +34,9 @@ function metricsAgree(r) {
   const server = r.serverRefusals;
   if (!server)
     return check("the service's metrics count the same refusals", false, 'metrics not readable', 'equal');
-  const client = r.summary.refusals;
+  // A refusal a fallback answered is still a rejection in the metrics (beside the fallback served).
+  const by = r.summary.fallbacksBy ?? {};
+  const client = Object.fromEntries(REASONS.map((k) => [k, r.summary.refusals[k] + (by[k] ?? 0)]));
   // Each stream's end can cut off one answer per connection: counted by the service, never seen.
   const off = REASONS.filter((k) => server[k] < client[k] || server[k] > client[k] + r.connectionsEnded);
   const show = (m) =>
@@ -46,6 +48,23 @@ function metricsAgree(r) {
     off.length === 0,
     `metrics: ${show(server)}`,
     `clients saw: ${show(client)}`,
+  );
+}
+
+/**
+ * Fallbacks the clients received against the service's
+ * `breakwater_fallbacks_total{result="served"}`, within the answers cut off in flight.
+ */
+function fallbacksAgree(r) {
+  const server = r.serverFallbacks;
+  const client = r.summary.fallbacks;
+  if (server === undefined)
+    return check("the service's metrics count the same fallbacks", false, 'metrics not readable', 'equal');
+  return check(
+    "the service's metrics count the same fallbacks",
+    server >= client && server <= client + r.connectionsEnded,
+    `metrics: ${server}`,
+    `clients saw: ${client}`,
   );
 }
 
@@ -100,13 +119,15 @@ export async function runScenario(scenario, options) {
       if (stopped) return;
       await new Promise((resolve, reject) => {
         let reason = null;
+        let fallback = null;
         const requests = paths.map((path) => ({
           method: stream.method ?? 'GET',
           path,
           headers,
           ...(stream.body !== undefined && { body: JSON.stringify(stream.body) }),
-          onResponse(status, body) {
+          onResponse(status, body, _context, resHeaders) {
             reason = refusalReason(status, body);
+            fallback = fallbackReason(resHeaders);
           },
         }));
         const inst = autocannon(
@@ -127,8 +148,9 @@ export async function runScenario(scenario, options) {
         running.add(inst);
         // recordBody (our onResponse) runs just before 'response', on the same client, synchronously.
         inst.on('response', (_client, status, _bytes, ms) => {
-          samples.push({ t: now(), ms, status, reason, stream: stream.name });
+          samples.push({ t: now(), ms, status, reason, fallback, stream: stream.name });
           reason = null;
+          fallback = null;
         });
         inst.on('reqError', (e) =>
           unanswered.push({ t: now(), stream: stream.name, error: e?.code ?? e?.message ?? String(e) }),
@@ -171,8 +193,11 @@ export async function runScenario(scenario, options) {
     }
   }
 
-  /** `breakwater_rejections_total` summed by reason, from the service's /metrics. */
-  async function serverRefusals() {
+  /**
+   * `breakwater_rejections_total` summed by reason, from the service's /metrics, and
+   * `breakwater_fallbacks_total{result="served"}` summed as `served`.
+   */
+  async function serverCounts() {
     try {
       const r = await probe.get(`${target}/metrics`);
       if (r.status !== 200) return undefined;
@@ -181,7 +206,10 @@ export async function runScenario(scenario, options) {
         const reason = /reason="([^"]+)"/.exec(m[1])?.[1];
         if (reason) out[reason] = (out[reason] ?? 0) + Number(m[2]);
       }
-      return out;
+      let served = 0;
+      for (const m of r.text.matchAll(/^breakwater_fallbacks_total\{([^}]*)\} (\S+)$/gm))
+        if (m[1].includes('result="served"')) served += Number(m[2]);
+      return { refusals: out, served };
     } catch {
       return undefined;
     }
@@ -249,15 +277,17 @@ export async function runScenario(scenario, options) {
       const refused = REASONS.map((r) => [r, recent.filter((s) => s.reason === r).length]).filter(
         ([, n]) => n > 0,
       );
+      const degraded = recent.filter((s) => s.fallback).length;
       options.progress(
         `${scenario.name.padEnd(10)} ${now().toFixed(0).padStart(3)}s/${D}s  ${samples.length.toLocaleString('en-US').padStart(7)} responses  ` +
           `${round(recent.length / every, 0)} req/s  p99 ${round(percentile(lat, 99), 0)} ms` +
-          (refused.length ? `  refused: ${refused.map(([r, n]) => `${r} ${n}`).join(', ')}` : ''),
+          (refused.length ? `  refused: ${refused.map(([r, n]) => `${r} ${n}`).join(', ')}` : '') +
+          (degraded ? `  fallbacks: ${degraded}` : ''),
       );
     }, every * 1000);
   }
 
-  const refusedBefore = await serverRefusals();
+  const countedBefore = await serverCounts();
   let error;
   try {
     await scenario.run(ctx);
@@ -270,7 +300,7 @@ export async function runScenario(scenario, options) {
     for (const inst of running) inst.stop();
   }
   const durationS = round(now(), 2);
-  const refusedAfter = await serverRefusals();
+  const countedAfter = await serverCounts();
   try {
     await scenario.cleanup?.(ctx);
   } catch {}
@@ -352,9 +382,13 @@ export async function runScenario(scenario, options) {
     connectionsEnded,
     // What the service's own metrics counted (breakwater_rejections_total), to compare with what clients saw.
     serverRefusals:
-      refusedBefore && refusedAfter
-        ? Object.fromEntries(REASONS.map((r) => [r, (refusedAfter[r] ?? 0) - (refusedBefore[r] ?? 0)]))
+      countedBefore && countedAfter
+        ? Object.fromEntries(
+            REASONS.map((r) => [r, (countedAfter.refusals[r] ?? 0) - (countedBefore.refusals[r] ?? 0)]),
+          )
         : undefined,
+    // And the fallbacks it served (breakwater_fallbacks_total{result="served"}).
+    serverFallbacks: countedBefore && countedAfter ? countedAfter.served - countedBefore.served : undefined,
     unansweredErrors: [...new Set(unanswered.map((u) => u.error))].slice(0, 5),
     error: error ? String(error.stack ?? error) : undefined,
   };
@@ -382,7 +416,11 @@ export async function runScenario(scenario, options) {
   try {
     result.checks = error
       ? [check('scenario ran to the end', false, error.message, 'no error')]
-      : [...(await scenario.check(result, { between, healthBetween })), metricsAgree(result)];
+      : [
+          ...(await scenario.check(result, { between, healthBetween })),
+          metricsAgree(result),
+          fallbacksAgree(result),
+        ];
   } catch (e) {
     result.checks = [check('thresholds could be checked', false, e.message, 'no error')];
   }

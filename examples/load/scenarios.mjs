@@ -211,7 +211,8 @@ export const chaos = {
   title: 'Chaos: the upstream fails and recovers',
   description:
     'The upstream goes down mid-run and /api/error-prone starts failing: their breakers open, refuse at once (503 CIRCUIT_OPEN) instead of ' +
-    'waiting on a dead upstream, half-open to probe, and close once it is back.',
+    'waiting on a dead upstream, half-open to probe, and close once it is back. Meanwhile /api/external-data degrades instead of refusing: ' +
+    'its last good answer goes out (staleIfError, Breakwater-Fallback), counted as a fallback served beside the refusals.',
   duration: { test: 8, demo: 20, full: 40 },
   async run(ctx) {
     const D = ctx.D;
@@ -261,9 +262,19 @@ export const chaos = {
       check(`breaker ${name}: closed at the end`, last(name) === 'closed', last(name), 'closed'),
     ]);
     const pool = r.pools.changes.filter((c) => c.pool === 'upstream').map((c) => c.to);
+    const ext = r.streams['external-data'];
+    const by = Object.entries(ext?.fallbacksBy ?? {})
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
     return [
       answered(s),
       ...refusalChecks(s, { circuit_open: true, rate_limited: false, bulkhead_full: false, timeout: false }),
+      check(
+        'external-data degrades: stale copies served while the upstream is down',
+        (ext?.fallbacks ?? 0) > 0,
+        `${ext?.fallbacks ?? 0} fallbacks${by ? ` (${by})` : ''}`,
+        '> 0',
+      ),
       ...breakerChecks,
       check(
         'open breaker fails fast (refusal p50 ≤ 20 ms)',

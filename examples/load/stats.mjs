@@ -19,6 +19,19 @@ export function refusalReason(status, body) {
   return m ? (BY_CODE[m[1]] ?? null) : null;
 }
 
+/**
+ * The reason of a degraded answer (a route's fallback: `Breakwater-Fallback: <reason>`), or
+ * null. Such an answer stands in for a refusal or a failure: counted as a fallback, not as ok.
+ */
+export function fallbackReason(headers) {
+  if (!headers) return null;
+  // autocannon hands the raw headers: names as the server spelled them.
+  let v = headers['breakwater-fallback'] ?? headers['Breakwater-Fallback'];
+  if (v === undefined)
+    for (const k of Object.keys(headers)) if (k.toLowerCase() === 'breakwater-fallback') v = headers[k];
+  return typeof v === 'string' && v.length > 0 ? v : null;
+}
+
 /** The q-th percentile (0..100) of an ascending array. */
 export function percentile(sorted, q) {
   if (sorted.length === 0) return 0;
@@ -32,13 +45,18 @@ const round = (v, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
 export function summarize(samples, durationS, unanswered = 0) {
   const lat = samples.map((s) => s.ms).sort((a, b) => a - b);
   const refusals = Object.fromEntries(REASONS.map((r) => [r, 0]));
+  const fallbacksBy = {};
   const statuses = {};
   let ok = 0;
   let errors = 0;
+  let fallbacks = 0;
   for (const s of samples) {
     statuses[s.status] = (statuses[s.status] ?? 0) + 1;
     if (s.reason) refusals[s.reason]++;
-    else if (s.status >= 500) errors++;
+    else if (s.fallback) {
+      fallbacks++;
+      fallbacksBy[s.fallback] = (fallbacksBy[s.fallback] ?? 0) + 1;
+    } else if (s.status >= 500) errors++;
     else ok++;
   }
   const sent = samples.length + unanswered;
@@ -51,7 +69,10 @@ export function summarize(samples, durationS, unanswered = 0) {
     unanswered,
     ok,
     errors,
-    refused: samples.length - ok - errors,
+    refused: samples.length - ok - errors - fallbacks,
+    // Degraded answers (a route's fallback) in place of a refusal or a failure, by reason.
+    fallbacks,
+    fallbacksBy,
     errorRate: sent === 0 ? 0 : (errors + unanswered) / sent,
     throughput: durationS > 0 ? round(samples.length / durationS) : 0,
     latency: {
@@ -76,12 +97,14 @@ export function series(samples, durationS, bucketS) {
     lat: [],
     ok: 0,
     errors: 0,
+    fallbacks: 0,
     refusals: Object.fromEntries(REASONS.map((r) => [r, 0])),
   }));
   for (const s of samples) {
     const b = buckets[Math.min(n - 1, Math.floor(s.t / bucketS))];
     b.lat.push(s.ms);
     if (s.reason) b.refusals[s.reason]++;
+    else if (s.fallback) b.fallbacks++;
     else if (s.status >= 500) b.errors++;
     else b.ok++;
   }
@@ -96,6 +119,7 @@ export function series(samples, durationS, bucketS) {
       p99: round(percentile(lat, 99)),
       ok: b.ok,
       errors: b.errors,
+      fallbacks: b.fallbacks,
       refusals: b.refusals,
     };
   });

@@ -1,7 +1,7 @@
 /**
  * The HTML report: one self-contained file (inline CSS and SVG, no script, nothing
  * fetched) with, per scenario, latency and throughput over time, refusals stacked by
- * reason, the breaker and pool state timeline, and the tables of the terminal report.
+ * reason beside the fallbacks served (degraded answers), the breaker and pool state timeline, and the tables of the terminal report.
  * The raw results ride along as JSON in a <script type="application/json"> block.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -26,6 +26,7 @@ const COLORS = {
   bulkhead_full: '#7048e8',
   timeout: '#495057',
   errors: '#e64980',
+  fallbacks: '#15aabf',
   closed: '#2f9e44',
   'half-open': '#f59f00',
   open: '#e03131',
@@ -215,10 +216,13 @@ function scenarioSection(r) {
     )}</figure>`,
   );
   charts.push(
-    `<figure><figcaption>Refusals by reason (and errors), stacked</figcaption>${stackedBars(
+    `<figure><figcaption>Refusals by reason, fallbacks served (degraded answers) and errors, stacked</figcaption>${stackedBars(
       'refusals',
-      r.series.map((b) => ({ t: b.t, values: { ...b.refusals, errors: b.errors } })),
-      [...REASONS, 'errors'],
+      r.series.map((b) => ({
+        t: b.t,
+        values: { ...b.refusals, fallbacks: b.fallbacks ?? 0, errors: b.errors },
+      })),
+      [...REASONS, 'fallbacks', 'errors'],
       { xMax, width, yLabel: 'responses', markers: r.markers },
     )}</figure>`,
   );
@@ -271,6 +275,7 @@ function scenarioSection(r) {
     msf(s.latency.p99),
     n(s.ok),
     n(s.errors + s.unanswered),
+    n(s.fallbacks ?? 0),
     ...REASONS.map((k) => n(s.refusals[k])),
   ]);
   const s = r.summary;
@@ -283,6 +288,7 @@ function scenarioSection(r) {
     msf(s.latency.p99),
     n(s.ok),
     n(s.errors + s.unanswered),
+    n(s.fallbacks ?? 0),
     ...REASONS.map((k) => n(s.refusals[k])),
   ]);
 
@@ -290,7 +296,7 @@ function scenarioSection(r) {
 <h2>${esc(r.title)} <span class="badge ${r.passed ? 'pass' : 'fail'}">${r.passed ? 'PASS' : 'FAIL'}</span></h2>
 <p class="desc">${esc(r.description)}</p>
 <p class="meta">started ${esc(r.startedAt)} · ${esc(r.durationS)} s · ${n(s.requests)} responses · ${n(s.throughput)} req/s${r.markers.length ? ` · ${r.markers.map((m, i) => `<b>${i + 1}</b> +${m.t}s ${esc(m.label)}`).join(' · ')}` : ''}</p>
-${htmlTable(['traffic', 'requests', 'req/s', 'p50', 'p95', 'p99', 'ok', 'errors', ...REASONS], streamRows, 'streams')}
+${htmlTable(['traffic', 'requests', 'req/s', 'p50', 'p95', 'p99', 'ok', 'errors', 'fallbacks', ...REASONS], streamRows, 'streams')}
 <div class="charts">${charts.join('\n')}</div>
 <div class="cols">
 <div><h3>Breaker transitions</h3>${
@@ -364,6 +370,7 @@ export function renderHtml(results, meta = {}) {
       'p95',
       'p99',
       'errors',
+      'fallbacks',
       ...REASONS,
       'breaker transitions',
     ],
@@ -378,6 +385,7 @@ export function renderHtml(results, meta = {}) {
         msf(s.latency.p95),
         msf(s.latency.p99),
         n(s.errors + s.unanswered),
+        n(s.fallbacks ?? 0),
         ...REASONS.map((k) => n(s.refusals[k])),
         n(r.breakers.transitions.length),
       ];

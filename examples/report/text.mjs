@@ -1,6 +1,6 @@
 /**
  * The terminal report: one block per scenario (totals, a table per stream, refusals by
- * reason, breaker transitions and pool health changes with timestamps, thresholds) and
+ * reason and fallbacks served, breaker transitions and pool health changes with timestamps, thresholds) and
  * a summary table of all scenarios.
  */
 import { REASONS } from '../load/stats.mjs';
@@ -58,6 +58,7 @@ function statsRow(label, st) {
     msf(st.latency.p99),
     n(st.ok),
     st.errors ? n(st.errors) : '—',
+    st.fallbacks ? n(st.fallbacks) : '—',
     ...refusalCells(st),
   ];
 }
@@ -72,7 +73,9 @@ export function scenarioReport(r) {
   );
   out.push(dim(`  ${r.description}`));
   out.push('');
-  const rows = [['traffic', 'requests', 'req/s', 'p50', 'p95', 'p99', 'ok', 'errors', ...REASONS]];
+  const rows = [
+    ['traffic', 'requests', 'req/s', 'p50', 'p95', 'p99', 'ok', 'errors', 'fallbacks', ...REASONS],
+  ];
   for (const [name, st] of Object.entries(r.streams)) rows.push(statsRow(name, st));
   rows.push(statsRow(bold('all'), s));
   out.push(table(rows));
@@ -82,6 +85,14 @@ export function scenarioReport(r) {
         `  note: the load generator itself stalled ${r.generatorStalls.count}× (longest ${r.generatorStalls.maxMs} ms): the machine is busy, and the latencies include it`,
       ),
     );
+  if (s.fallbacks) {
+    const by = Object.entries(s.fallbacksBy ?? {})
+      .map(([k, v]) => `${k} ${n(v)}`)
+      .join(', ');
+    out.push(
+      `  fallbacks served (degraded answers in place of a refusal or a failure): ${n(s.fallbacks)} (${by})`,
+    );
+  }
   if (s.unanswered) out.push(red(`  unanswered: ${s.unanswered} (${r.unansweredErrors.join(', ')})`));
   if (r.extra?.healthDuringHeavy) {
     const h = r.extra.healthDuringHeavy;
@@ -157,6 +168,7 @@ export function summaryTable(results) {
       'p95',
       'p99',
       'errors',
+      'fallbacks',
       ...REASONS,
       'breaker transitions',
     ],
@@ -172,6 +184,7 @@ export function summaryTable(results) {
       msf(s.latency.p95),
       msf(s.latency.p99),
       s.errors + s.unanswered ? n(s.errors + s.unanswered) : '—',
+      s.fallbacks ? n(s.fallbacks) : '—',
       ...refusalCells(s),
       r.breakers.transitions.length ? String(r.breakers.transitions.length) : '—',
     ]);

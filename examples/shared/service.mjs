@@ -18,6 +18,7 @@ import { DemoCache } from './cache.mjs';
 import { chaosAdmin } from './chaos-admin.mjs';
 import { ServiceConfigError } from './config.mjs';
 import { EventLog, watchBreakers, watchPools } from './events.mjs';
+import { externalDataFallback } from './stale.mjs';
 
 const WORKER = fileURLToPath(new URL('./heavy-worker.mjs', import.meta.url));
 const PROBLEM = { 'content-type': 'application/problem+json' };
@@ -114,6 +115,10 @@ export async function createDemo(config, { log = () => {} } = {}) {
     throw e;
   }
   const cache = new DemoCache({ redis, keyPrefix: config.redis?.keyPrefix ?? '', ...config.cache });
+  // GET /api/external-data degrades instead of refusing: while the upstream fails or its
+  // breaker is open, the last good answer goes out (stale-if-error, with Age and
+  // Breakwater-Fallback), shared through Redis between instances.
+  const stale = externalDataFallback({ redis, keyPrefix: config.redis?.keyPrefix ?? '' });
   const workers = new Piscina({
     filename: WORKER,
     minThreads: config.pools.workers.threads,
@@ -290,6 +295,7 @@ export async function createDemo(config, { log = () => {} } = {}) {
           completed: workers.completed,
         },
         redis: redis ? (cache.usingRedis ? 'redis' : 'fallback') : 'off',
+        stale: stale.copies.stats(),
       };
       if (query.reset === '1') eld.reset();
       return { status: 200, body };
@@ -328,10 +334,11 @@ export async function createDemo(config, { log = () => {} } = {}) {
     attach,
     isAdmin,
     /**
-     * The code's own policy of one of the API routes (config.mjs API_ROUTES), for `bw.route()`:
-     * none, as the configured one reaches the route through `breakwater.routes`.
+     * The code's own policy of one of the API routes (config.mjs API_ROUTES), for `bw.route()`,
+     * merged over the configured one (which reaches the route through `breakwater.routes`):
+     * only what a file cannot hold, the stale-copy fallback of GET /api/external-data.
      */
-    policy: (_key) => ({}),
+    policy: (key) => (key === 'GET /api/external-data' ? { fallback: stale.fallback } : {}),
     handlers,
     /** Stops background work and the worker threads; pools close with `bw.close()` (closed here if never attached). */
     close() {

@@ -91,3 +91,46 @@ describe('The policies on their own', () => {
     }
   });
 });
+
+describe.each(['fastify', 'hono'])('packages/%s/README.md', (pkg) => {
+  test('the example runs as written', async () => {
+    const md = readFileSync(`${root}/packages/${pkg}/README.md`, 'utf8');
+    const at = md.indexOf('## Example');
+    expect(at, `${pkg} README example`).toBeGreaterThan(-1);
+    const start = md.indexOf('```js\n', at) + 6;
+    mkdirSync(`${root}/build`, { recursive: true });
+    const file = `${root}/build/readme-${pkg}.mjs`;
+    writeFileSync(file, md.slice(start, md.indexOf('```', start)));
+    child = spawn(process.execPath, [file], {
+      cwd: root,
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const port = await new Promise<number>((resolve, reject) => {
+      child!.stdout!.on('data', (d) => {
+        const m = /listening on (\d+)/.exec(String(d));
+        if (m) resolve(Number(m[1]));
+      });
+      child!.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    const base = `http://127.0.0.1:${port}`;
+    const order = await fetch(`${base}/api/orders/7`);
+    expect(order.status).toBe(200);
+    expect(order.headers.get('ratelimit-policy')).toBe('"per-minute";q=100;w=60');
+    const body = (await order.json()) as { id: string; msLeft: number; aborted: boolean };
+    expect(body).toMatchObject({ id: '7', aborted: false });
+    expect(body.msLeft).toBeGreaterThan(1000);
+    expect(body.msLeft).toBeLessThanOrEqual(2000);
+    const prices = await fetch(`${base}/api/prices`);
+    expect([prices.status, await prices.json()]).toEqual([200, { eur: 1.08 }]);
+    const metrics = await fetch(`${base}/metrics`);
+    expect(metrics.status).toBe(200);
+    const text = await metrics.text();
+    expect(text).toMatch(/breakwater_http_request_duration_seconds_count\{[^}]*route="\/api\/orders\/:id"/);
+    expect(text).toMatch(/breakwater_http_request_duration_seconds_count\{[^}]*route="\/api\/prices"/);
+    expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+    expect(stderr).toBe('');
+  });
+});

@@ -64,7 +64,12 @@ describe('the demo and load commands', () => {
     expect([0, 1], r.err).toContain(r.code);
     expect(r.out).toContain('Summary');
     expect(r.out).toMatch(
-      /scenario\s+result\s+requests\s+req\/s\s+p50\s+p95\s+p99\s+errors\s+rate_limited\s+circuit_open\s+bulkhead_full\s+timeout/,
+      /scenario\s+result\s+requests\s+req\/s\s+p50\s+p95\s+p99\s+errors\s+fallbacks\s+rate_limited\s+circuit_open\s+bulkhead_full\s+timeout/,
+    );
+    // The chaos scenario's external-data degraded: fallbacks served beside the refusals.
+    expect(r.out).toMatch(/fallbacks served \(degraded answers[^)]*\): [1-9][\d,]* \(/);
+    expect(r.out).toMatch(
+      /external-data degrades: stale copies served while the upstream is down\s+[1-9]\d* fallbacks/,
     );
     expect(r.out).toMatch(/breaker transition\s+at \(UTC\)\s+breaker\s+from → to/);
     expect(r.out).toMatch(/\+\d+\.\d\d s\s+\d\d:\d\d:\d\d\.\d{3}\s+upstream\s+closed → open/);

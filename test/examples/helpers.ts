@@ -29,6 +29,9 @@ export interface Summary {
   throughput: number;
   latency: { p50: number; p95: number; p99: number; max: number };
   refusals: Record<'rate_limited' | 'circuit_open' | 'bulkhead_full' | 'timeout', number>;
+  /** Degraded answers (`Breakwater-Fallback`), and those by reason. */
+  fallbacks: number;
+  fallbacksBy: Record<string, number>;
   statuses: Record<string, number>;
 }
 

@@ -124,6 +124,18 @@ describe('Express demo service under the load scenarios', () => {
     expect(pool.at(-1)).toBe('pass');
     expect(checks(r)['after recovery: no refusals']?.ok, explain(r)).toBe(true);
     expect(checks(r)["the service's metrics count the same refusals"]?.ok, explain(r)).toBe(true);
+    // external-data degraded instead of refusing: its stale copy went out, marked, while the
+    // upstream was down or its breaker open; the service's breakwater_fallbacks_total agrees.
+    const ext = r.streams['external-data']!;
+    expect(ext.fallbacks, explain(r)).toBeGreaterThan(0);
+    expect(s.fallbacks).toBe(ext.fallbacks);
+    expect(Object.keys(ext.fallbacksBy).every((k) => ['error', 'circuit_open', 'timeout'].includes(k))).toBe(
+      true,
+    );
+    expect(checks(r)['external-data degrades: stale copies served while the upstream is down']?.ok).toBe(
+      true,
+    );
+    expect(checks(r)["the service's metrics count the same fallbacks"]?.ok, explain(r)).toBe(true);
     // Nothing left broken for the next scenario.
     for (const b of stack.service.bw.breakers) expect(`${b.name}: ${b.state}`).toBe(`${b.name}: closed`);
   });
@@ -198,6 +210,11 @@ describe('Express demo service under the load scenarios', () => {
       expect(
         await chaos.locator('svg[data-chart="refusals"] rect[data-key="circuit_open"]').count(),
       ).toBeGreaterThan(0);
+      // Fallbacks served are drawn beside the refusals, and have their column in the table.
+      expect(
+        await chaos.locator('svg[data-chart="refusals"] rect[data-key="fallbacks"]').count(),
+      ).toBeGreaterThan(0);
+      expect(await chaos.locator('table.streams th', { hasText: 'fallbacks' }).count()).toBe(1);
       for (const state of ['closed', 'open', 'half-open'])
         expect(
           await chaos.locator(`svg[data-chart="breakers"] rect[data-state="${state}"]`).count(),

@@ -5,6 +5,8 @@
  */
 import { ConfigError, isConfigError, parseDuration, type RoutePolicy } from '@breakwater/core';
 import { breakwater as expressBreakwater } from '@breakwater/express';
+import { breakwater as fastifyBreakwater } from '@breakwater/fastify';
+import { breakwater as honoBreakwater } from '@breakwater/hono';
 import { breakwater as koaBreakwater } from '@breakwater/koa';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
@@ -214,6 +216,8 @@ function hasNonObjectBreaker(b: unknown): boolean {
 const factories = [
   ['express', expressBreakwater],
   ['koa', koaBreakwater],
+  ['fastify', fastifyBreakwater],
+  ['hono', honoBreakwater],
 ] as const;
 
 describe.each(factories)('%s adapter', (_name, make) => {

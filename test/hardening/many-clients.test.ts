@@ -1,7 +1,7 @@
 /**
  * Cardinality under hostile traffic: 100,000 distinct client keys (the memory store stays
  * at its cap, its heap is bounded, a new key costs O(1)), and 10,000 distinct URLs from
- * 10,000 distinct clients through both adapters (the store holds at most its cap, and the
+ * 10,000 distinct clients through the four adapters (the store holds at most its cap, and the
  * metrics keep one series per route pattern, never one per URL).
  */
 import { rmSync, writeFileSync } from 'node:fs';
@@ -27,8 +27,8 @@ gc();
 const before = process.memoryUsage().heapUsed;
 const t0 = Date.now();
 for (let i = 0; i < n; i++) {
-  // A client rotating through IPv6 /64s: every request a new key.
-  limiter.consume(clientIpKey('2001:db8:' + (i >> 16).toString(16) + ':' + (i & 0xffff).toString(16) + '::1'));
+  // A client rotating through IPv6 /64s, counted per /64 (ipv6Subnet: 64): every request a new key.
+  limiter.consume(clientIpKey('2001:db8:' + (i >> 16).toString(16) + ':' + (i & 0xffff).toString(16) + '::1', 64));
 }
 const ms = Date.now() - t0;
 gc();
@@ -88,6 +88,8 @@ const perFlavor: Record<string, number> = {
   'koa 3': 10_000,
   'express 4': 2_500,
   'koa 2': 2_500,
+  'fastify 5': 10_000,
+  'hono 4': 10_000,
 };
 
 function requestSeries(s: Sample[]): string[] {
@@ -101,6 +103,9 @@ describe.each(hflavors)('$name: distinct URLs and clients', (flavor) => {
   test('every URL its own, every client its own: the store stays at its cap and metrics keep one series per route', async () => {
     const store = new MemoryStore({ maxKeys: 500 });
     const rl = { rateLimit: { limit: 5, window: '1m', store } };
+    // Hono has no trust-proxy setting: the client is keyed by the proxy's header itself.
+    const byHeader = (c: import('hono').Context) => c.req.header('x-forwarded-for') ?? '';
+    const honoRl = { rateLimit: { ...rl.rateLimit, key: byHeader } };
     const app = await serve(flavor, {
       trustProxy: true,
       express(a, bw) {
@@ -110,6 +115,14 @@ describe.each(hflavors)('$name: distinct URLs and clients', (flavor) => {
       koa(router, bw) {
         router.get('/items/:id', bw.route(rl), (ctx) => void (ctx.body = { ok: true }));
         router.get('/plain/:id', (ctx) => void (ctx.body = { ok: true }));
+      },
+      fastify(a) {
+        a.get('/items/:id', { config: { breakwater: rl } }, async () => ({ ok: true }));
+        a.get('/plain/:id', async () => ({ ok: true }));
+      },
+      hono(a, bw) {
+        a.get('/items/:id', bw.route(honoRl), (c) => c.json({ ok: true }));
+        a.get('/plain/:id', (c) => c.json({ ok: true }));
       },
     });
     const pool = new Pool(app.url, { connections: 16, pipelining: 4 });

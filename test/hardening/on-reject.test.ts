@@ -30,6 +30,15 @@ describe.each(hflavors)('$name', (flavor) => {
           (native[1] as { status(n: number): { json(b: unknown): void } })
             .status(refusal.status)
             .json({ mine: true });
+        else if (flavor.kind === 'fastify')
+          (native[1] as { code(n: number): { send(b: unknown): void } })
+            .code(refusal.status)
+            .send({ mine: true });
+        else if (flavor.kind === 'hono')
+          return (native[0] as { json(b: unknown, s: number): Response }).json(
+            { mine: true },
+            refusal.status,
+          );
         else Object.assign(native[0] as object, { status: refusal.status, body: { mine: true } });
       };
       const onReject =
@@ -57,6 +66,20 @@ describe.each(hflavors)('$name', (flavor) => {
             ctx.body = { late: true };
           });
         },
+        fastify(a) {
+          a.get('/rl', { config: { breakwater: rl as never } }, async () => ({ ok: true }));
+          a.get('/to', { config: { breakwater: to as never } }, async () => {
+            await hold.promise;
+            return { late: true };
+          });
+        },
+        hono(a, bw) {
+          a.get('/rl', bw.route(rl as never), (c) => c.json({ ok: true }));
+          a.get('/to', bw.route(to as never), async (c) => {
+            await hold.promise;
+            return c.json({ late: true });
+          });
+        },
       });
       expect((await raw(app.port, rawGet('/rl'), { waitMs: 1000 })).statuses).toEqual([200]);
       // Before the handler: an answer from onReject when it gives one, else the error goes to the app (500).
@@ -72,9 +95,10 @@ describe.each(hflavors)('$name', (flavor) => {
       expect(timedOut.text).toContain('"code":"TIMEOUT"');
       expect(timedOut.ms).toBeLessThan(1000);
       const g = app.bw.core.guards.find((x) => x.name === 'GET /to')!;
-      if (flavor.kind === 'express' && how === 'answers after an await') {
-        // Express: onReject shares the handler's response, so its late end cannot be told from
-        // the handler's; it is read as the handler's and the slot goes when onReject settles.
+      if ((flavor.kind === 'express' || flavor.kind === 'fastify') && how === 'answers after an await') {
+        // Express, Fastify: onReject shares the handler's response (the reply), so its late end
+        // cannot be told from the handler's; it is read as the handler's and the slot goes when
+        // onReject settles.
         await until(() => g.bulkhead!.activeCount === 0, 2000, 'slot released when onReject settles');
         hold.open();
         return;
@@ -106,6 +130,18 @@ describe.each(hflavors)('$name', (flavor) => {
         router.get('/to', bw.route(to), async (ctx) => {
           await handlerDone.promise;
           ctx.body = { late: true };
+        });
+      },
+      fastify(a) {
+        a.get('/to', { config: { breakwater: to as never } }, async () => {
+          await handlerDone.promise;
+          return { late: true };
+        });
+      },
+      hono(a, bw) {
+        a.get('/to', bw.route(to as never), async (c) => {
+          await handlerDone.promise;
+          return c.json({ late: true });
         });
       },
     });

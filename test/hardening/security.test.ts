@@ -77,6 +77,27 @@ describe.each(hflavors)('$name', (flavor) => {
         router.get('/health', bw.health());
         router.get('/admin', bw.admin());
       },
+      fastify(a, bw) {
+        for (const [k, p] of Object.entries(policies))
+          a.get(`/${k}/:id`, { config: { breakwater: p } }, async (request) => {
+            if (k === 'cb') throw new Error(`failure mentioning ${SECRET} from ${request.ip}`);
+            if (k === 'bh' || k === 'to' || k === 'gw') await hold.promise;
+            return { ok: true };
+          });
+        a.get('/health', bw.health());
+        a.get('/admin', bw.admin());
+      },
+      hono(a, bw) {
+        for (const [k, p] of Object.entries(policies))
+          a.get(`/${k}/:id`, bw.route(p), async (c) => {
+            if (k === 'cb')
+              throw new Error(`failure mentioning ${SECRET} from ${c.req.header('x-forwarded-for')}`);
+            if (k === 'bh' || k === 'to' || k === 'gw') await hold.promise;
+            return c.json({ ok: true });
+          });
+        a.get('/health', bw.health());
+        a.get('/admin', bw.admin());
+      },
     });
     const url = `${app.url}`;
     const q = '/12345678?q=needle';
@@ -156,6 +177,14 @@ describe.skipIf(!canRedis)('keys in a real Redis store', () => {
           router.get('/key', bw.route(byKey), (ctx) => void (ctx.body = {}));
           router.get('/ip', bw.route(byIp), (ctx) => void (ctx.body = {}));
         },
+        fastify(a) {
+          a.get('/key', { config: { breakwater: byKey as never } }, async () => ({}));
+          a.get('/ip', { config: { breakwater: byIp } }, async () => ({}));
+        },
+        hono(a, bw) {
+          a.get('/key', bw.route(byKey as never), (c) => c.json({}));
+          a.get('/ip', bw.route(byIp), (c) => c.json({}));
+        },
       });
       try {
         expect((await get(`${app.url}/key`, { 'x-api-key': SECRET })).headers.ratelimit).toMatch(/r=4/);
@@ -207,9 +236,13 @@ test('the Redis store script takes request data only as KEYS/ARGV; only validate
   const script = readFileSync(join(repoRoot, 'packages/redis-pool/src/script.ts'), 'utf8');
   const store = readFileSync(join(repoRoot, 'packages/redis-pool/src/scriptClient.ts'), 'utf8');
   // The script is generated per set of windows from the limiter's settings alone: the
-  // builder sees no key, cost or clock, and refuses settings that are not finite numbers > 0.
+  // builder sees no key, cost or clock, and refuses settings (a block's too) that are not
+  // finite numbers > 0.
   expect(script).toMatch(
-    /export function buildScript\(windows: readonly RateLimitWindow\[\]\): RateLimitScript/,
+    /export function buildScript\(windows: readonly RateLimitWindow\[\], block\?: RateLimitBlock\): RateLimitScript/,
+  );
+  expect(script).toMatch(
+    /for \(const k of \['after', 'forMs', 'growth', 'maxMs', 'windowMs'\] as const\)\s*checkSetting\(b\[k\], `block \$\{k\}`\)/,
   );
   expect(script).toMatch(
     /for \(const k of \['limit', 'windowMs', 'burst'\] as const\) checkSetting\(w\[k\], k\)/,

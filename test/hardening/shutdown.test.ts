@@ -81,6 +81,30 @@ describe.each(hflavors)('$name', (flavor) => {
           }
         });
       },
+      fastify(a, bw) {
+        bw.pools.add(pool);
+        a.get('/ready', bw.health('ready'));
+        a.get('/work', { config: { breakwater: policy } }, async (request, reply) => {
+          try {
+            const r = await pool.get('/x', { context: request.breakwater });
+            return await r.text();
+          } catch (e) {
+            return reply.code(503).send({ error: (e as { code?: string }).code });
+          }
+        });
+      },
+      hono(a, bw) {
+        bw.pools.add(pool);
+        a.get('/ready', bw.health('ready'));
+        a.get('/work', bw.route(policy), async (c) => {
+          try {
+            const r = await pool.get('/x', { context: c.get('breakwater') });
+            return c.text(await r.text());
+          } catch (e) {
+            return c.json({ error: (e as { code?: string }).code }, 503);
+          }
+        });
+      },
     });
     const url = app.url;
     expect((await get(`${url}/ready`)).status).toBe(200);
@@ -157,6 +181,31 @@ if (kind === 'express') {
     catch (e) { res.status(503).json({ error: e.code }); }
   });
   handler = app;
+} else if (kind === 'fastify') {
+  const { breakwater } = await import('@breakwater/fastify');
+  const Fastify = (await import('fastify')).default;
+  bw = breakwater(store ? { store } : {});
+  const app = Fastify({ serverFactory: (h) => (handler = h, http.createServer(h)) });
+  await app.register(bw.plugin);
+  app.get('/ready', bw.health('ready'));
+  app.get('/work', { config: { breakwater: policy } }, async (request, reply) => {
+    try { const r = await pools[0].get('/x', { context: request.breakwater }); return await r.text(); }
+    catch (e) { return reply.code(503).send({ error: e.code }); }
+  });
+  await app.ready();
+} else if (kind === 'hono') {
+  const { breakwater } = await import('@breakwater/hono');
+  const { Hono } = await import('hono');
+  const { getRequestListener } = await import('@hono/node-server');
+  bw = breakwater(store ? { store } : {});
+  const app = new Hono();
+  app.use(bw.middleware());
+  app.get('/ready', bw.health('ready'));
+  app.get('/work', bw.route(policy), async (c) => {
+    try { const r = await pools[0].get('/x', { context: c.get('breakwater') }); return c.text(await r.text()); }
+    catch (e) { return c.json({ error: e.code }, 503); }
+  });
+  handler = getRequestListener(app.fetch);
 } else {
   const { breakwater } = await import('@breakwater/koa');
   const Koa = (await import('koa')).default;
@@ -201,7 +250,7 @@ server.on('close', () => {
 });
 `;
 
-describe.each(['express', 'koa'])('a child process running a %s app', (kind) => {
+describe.each(['express', 'koa', 'fastify', 'hono'])('a child process running a %s app', (kind) => {
   test('exits by itself after bw.close() under load (no process.exit): no timer, socket or pool left', async () => {
     up ??= await upstream((_req, res) => void setTimeout(() => res.end('ok'), 5));
     if (canRedis) redis ??= await startRedis();

@@ -1,8 +1,9 @@
 /**
  * Helpers for the hardening catalogue: one app per framework flavor (Express 5, Express 4,
- * Koa 3, Koa 2) with native handlers (the fault cases need what each framework really
- * does with a throw, a rejection, `next(err)`, a stream), trust-proxy switches, a private
- * metrics registry, and raw-socket clients that count what actually reaches the wire.
+ * Koa 3, Koa 2, Fastify 5, Hono 4) with native handlers (the fault cases need what each
+ * framework really does with a throw, a rejection, `next(err)`, a stream), trust-proxy
+ * switches, a private metrics registry, and raw-socket clients that count what actually
+ * reaches the wire.
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,17 +17,23 @@ import { promisify } from 'node:util';
 import { type BreakwaterOptions, MemoryStore, type RateLimitDecision } from '@breakwater/core';
 import type { RateLimitWindow } from '@breakwater/core/extend';
 import { type ExpressBreakwater, breakwater as expressBreakwater } from '@breakwater/express';
+import { type FastifyBreakwater, breakwater as fastifyBreakwater } from '@breakwater/fastify';
+import { type HonoBreakwater, breakwater as honoBreakwater } from '@breakwater/hono';
 import { type KoaBreakwater, breakwater as koaBreakwater } from '@breakwater/koa';
+import { createAdaptorServer } from '@hono/node-server';
 import Router from '@koa/router';
 import express5 from 'express';
 import express4 from 'express4';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
 import { Registry } from 'prom-client';
 import { until as baseUntil } from '../helpers/apps.js';
 import { parseExposition, type Sample } from '../metrics/support.js';
 
-export type Kind = 'express' | 'koa';
+export type Kind = 'express' | 'koa' | 'fastify' | 'hono';
 export type ExpressApp = ReturnType<typeof express5>;
 export type KoaApp = Koa3;
 
@@ -41,12 +48,20 @@ export const hflavors: HFlavor[] = [
   { name: 'express 4', kind: 'express', major: 4 },
   { name: 'koa 3', kind: 'koa', major: 3 },
   { name: 'koa 2', kind: 'koa', major: 2 },
+  { name: 'fastify 5', kind: 'fastify', major: 5 },
+  { name: 'hono 4', kind: 'hono', major: 4 },
 ];
+
+/** Any Breakwater instance of the four adapters. */
+export type AnyBreakwater = ExpressBreakwater | KoaBreakwater | FastifyBreakwater | HonoBreakwater;
 
 export interface Setup {
   /** Breakwater options; a private registry is added unless one is given. */
   bw?: BreakwaterOptions;
-  /** Express `trust proxy` value, or Koa `app.proxy = true` when truthy. */
+  /**
+   * Express `trust proxy` value, Fastify's `trustProxy`, or Koa `app.proxy = true` when
+   * truthy. Hono has no such setting (the key is always the socket's peer).
+   */
   trustProxy?: boolean | string | number;
   /** Address to listen on. Default 127.0.0.1; `'::'` for a dual-stack server. */
   host?: string;
@@ -54,6 +69,8 @@ export interface Setup {
   maxHeaderSize?: number;
   express?(app: ExpressApp, bw: ExpressBreakwater): void;
   koa?(router: Router, bw: KoaBreakwater, app: KoaApp): void;
+  fastify?(app: FastifyInstance, bw: FastifyBreakwater): void;
+  hono?(app: Hono, bw: HonoBreakwater): void;
 }
 
 export interface HApp {
@@ -62,7 +79,7 @@ export interface HApp {
   port: number;
   server: http.Server;
   registry: Registry;
-  bw: ExpressBreakwater | KoaBreakwater;
+  bw: AnyBreakwater;
   /** Errors that reached the app's last-resort error handler. */
   appErrors: unknown[];
   scrape(): Promise<Sample[]>;
@@ -79,8 +96,51 @@ export async function serve(flavor: HFlavor, setup: Setup): Promise<HApp> {
   const registry = new Registry();
   const options: BreakwaterOptions = { registry, ...setup.bw };
   const appErrors: unknown[] = [];
-  let bw: ExpressBreakwater | KoaBreakwater;
+  let bw: AnyBreakwater;
   let handler: http.RequestListener;
+  const serverOptions: http.ServerOptions = setup.maxHeaderSize ? { maxHeaderSize: setup.maxHeaderSize } : {};
+  /** The status a thrown error asks for (4xx and 5xx), else 500. */
+  const statusOf = (err: unknown): number => {
+    const status =
+      (err as { status?: unknown; statusCode?: unknown } | null)?.status ??
+      (err as { statusCode?: unknown } | null)?.statusCode;
+    return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+  };
+  if (flavor.kind === 'fastify') {
+    const fbw = fastifyBreakwater(options as never);
+    bw = fbw;
+    let server!: http.Server;
+    const app = Fastify({
+      ...(setup.trustProxy !== undefined ? { trustProxy: setup.trustProxy as never } : {}),
+      serverFactory: (h) => (server = http.createServer(serverOptions, h)),
+    });
+    await app.register(fbw.plugin);
+    app.get('/metrics', fbw.metrics());
+    // Last-resort handler that logs nothing: answers 500, or the status the error asks for.
+    app.setErrorHandler((err, _request, reply) => {
+      appErrors.push(err);
+      reply.code(statusOf(err)).send({ error: 'internal' });
+    });
+    setup.fastify?.(app, fbw);
+    await app.ready();
+    const port = await listen(server, setup.host);
+    return happ(flavor, server, port, registry, bw, appErrors, () => app.close());
+  }
+  if (flavor.kind === 'hono') {
+    const hbw = honoBreakwater(options as never);
+    bw = hbw;
+    const app = new Hono();
+    app.onError((err, c) => {
+      appErrors.push(err);
+      return c.json({ error: 'internal' }, statusOf(err) as ContentfulStatusCode);
+    });
+    app.use(hbw.middleware());
+    app.get('/metrics', hbw.metrics());
+    setup.hono?.(app, hbw);
+    const server = createAdaptorServer({ fetch: app.fetch, serverOptions }) as http.Server;
+    const port = await listen(server, setup.host);
+    return happ(flavor, server, port, registry, bw, appErrors);
+  }
   if (flavor.kind === 'express') {
     const express = flavor.major === 5 ? express5 : (express4 as unknown as typeof express5);
     const ebw = expressBreakwater(options as never);
@@ -127,11 +187,20 @@ export async function serve(flavor: HFlavor, setup: Setup): Promise<HApp> {
     app.use(router.routes());
     handler = app.callback();
   }
-  const server = http.createServer(
-    setup.maxHeaderSize ? { maxHeaderSize: setup.maxHeaderSize } : {},
-    handler,
-  );
+  const server = http.createServer(serverOptions, handler);
   const port = await listen(server, setup.host);
+  return happ(flavor, server, port, registry, bw, appErrors);
+}
+
+function happ(
+  flavor: HFlavor,
+  server: http.Server,
+  port: number,
+  registry: Registry,
+  bw: AnyBreakwater,
+  appErrors: unknown[],
+  closeApp?: () => Promise<unknown>,
+): HApp {
   const url = `http://127.0.0.1:${port}`;
   return {
     flavor,
@@ -147,6 +216,7 @@ export async function serve(flavor: HFlavor, setup: Setup): Promise<HApp> {
     async close() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      await closeApp?.();
       await bw.close();
     },
   };
@@ -304,6 +374,9 @@ export async function bundle(entry: string, outfile: string): Promise<void> {
     '--external:express',
     '--external:koa',
     '--external:@koa/router',
+    '--external:fastify',
+    '--external:hono',
+    '--external:@hono/node-server',
     '--external:ioredis',
     `--alias:generic-pool=${join(root, 'packages/redis-pool/node_modules/generic-pool')}`,
   ]);

@@ -1,5 +1,5 @@
 /**
- * Upstream faults through HttpPool inside guarded handlers, all four flavors: an upstream
+ * Upstream faults through HttpPool inside guarded handlers, all six flavors: an upstream
  * that hangs, resets connections, answers garbage, cuts its body, or trickles it past the
  * deadline. Every inbound request gets exactly one response (502 from the handler, or the
  * route's 503 at its deadline), and afterwards the pool has nothing in flight, no active
@@ -89,6 +89,32 @@ describe.each(hflavors)('$name', (flavor) => {
           } catch (e) {
             ctx.status = 502;
             ctx.body = { error: (e as { code?: string }).code ?? 'upstream' };
+          }
+        });
+      },
+      fastify(a, bw) {
+        bw.pools.add(pool);
+        a.get<{ Params: { what: string } }>(
+          '/proxy/:what',
+          { config: { breakwater: policy } },
+          async (request, reply) => {
+            try {
+              const r = await pool.get(`/${request.params.what}`, { context: request.breakwater });
+              return reply.code(200).send(await r.text());
+            } catch (e) {
+              return reply.code(502).send({ error: (e as { code?: string }).code ?? 'upstream' });
+            }
+          },
+        );
+      },
+      hono(a, bw) {
+        bw.pools.add(pool);
+        a.get('/proxy/:what', bw.route(policy), async (c) => {
+          try {
+            const r = await pool.get(`/${c.req.param('what')}`, { context: c.get('breakwater') });
+            return c.text(await r.text(), 200);
+          } catch (e) {
+            return c.json({ error: (e as { code?: string }).code ?? 'upstream' }, 502);
           }
         });
       },

@@ -1,12 +1,18 @@
 /**
- * Health and admin endpoints through both adapters: pass, warn, fail, readiness during
+ * Health and admin endpoints through the four adapters: pass, warn, fail, readiness during
  * shutdown, and admin actions behind a token check.
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { breakwater as expressBreakwater } from '@breakwater/express';
+import { breakwater as fastifyBreakwater } from '@breakwater/fastify';
+import { breakwater as honoBreakwater } from '@breakwater/hono';
 import { breakwater as koaBreakwater } from '@breakwater/koa';
+import { getRequestListener } from '@hono/node-server';
 import Router from '@koa/router';
 import express from 'express';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
 import Koa from 'koa';
 import { Registry } from 'prom-client';
 import request from 'supertest';
@@ -14,7 +20,11 @@ import { afterEach, describe, expect, test } from 'vitest';
 
 type Handler = Parameters<typeof request>[0];
 interface Instance {
-  bw: ReturnType<typeof expressBreakwater> | ReturnType<typeof koaBreakwater>;
+  bw:
+    | ReturnType<typeof expressBreakwater>
+    | ReturnType<typeof koaBreakwater>
+    | ReturnType<typeof fastifyBreakwater>
+    | ReturnType<typeof honoBreakwater>;
   handler: Handler;
   /** Mounts `GET /guarded` under `policy`: 500 with `?fail=1`, else 200. */
   guarded(policy: Record<string, unknown>): void;
@@ -76,6 +86,60 @@ function koaApp(): Instance {
   return { bw, handler: app.callback(), guarded };
 }
 
+/** Fastify takes no routes once started: the app is built on the first request, with every route declared by then. */
+function fastifyApp(): Instance {
+  const bw = fastifyBreakwater({ registry: new Registry(), breakers: { upstream: {} } });
+  const policies: Record<string, unknown>[] = [];
+  let ready: Promise<(req: IncomingMessage, res: ServerResponse) => void> | undefined;
+  const build = async () => {
+    const app = Fastify();
+    await app.register(bw.plugin);
+    app.get('/health/live', bw.health('live'));
+    app.get('/health/ready', bw.health('ready'));
+    app.get('/health', bw.health());
+    app.route({
+      method: ['GET', 'POST'],
+      url: '/admin',
+      preHandler: async (request, reply) => {
+        if (!tokenOk(request.headers.authorization)) return reply.code(401).send();
+      },
+      handler: bw.admin(),
+    });
+    for (const policy of policies)
+      app.get<{ Querystring: { fail?: string } }>(
+        '/guarded',
+        { onRequest: bw.route(policy) },
+        async (request, reply) => reply.code(request.query.fail ? 500 : 200).send(),
+      );
+    await app.ready();
+    instances.push({ bw: { close: () => app.close() } } as Instance);
+    return (req: IncomingMessage, res: ServerResponse) => app.routing(req, res);
+  };
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    (ready ??= build()).then((h) => h(req, res));
+  };
+  return { bw, handler, guarded: (policy) => void policies.push(policy) };
+}
+
+function honoApp(): Instance {
+  const bw = honoBreakwater({ registry: new Registry(), breakers: { upstream: {} } });
+  const app = new Hono();
+  app.use(bw.middleware());
+  app.get('/health/live', bw.health('live'));
+  app.get('/health/ready', bw.health('ready'));
+  app.get('/health', bw.health());
+  app.on(
+    ['GET', 'POST'],
+    '/admin',
+    async (c, next) => (tokenOk(c.req.header('authorization')) ? next() : c.body(null, 401)),
+    bw.admin(),
+  );
+  const guarded = (policy: Record<string, unknown>) => {
+    app.get('/guarded', bw.route(policy), (c) => c.body(null, c.req.query('fail') ? 500 : 200));
+  };
+  return { bw, handler: getRequestListener(app.fetch), guarded };
+}
+
 const instances: Instance[] = [];
 afterEach(async () => {
   await Promise.all(instances.splice(0).map((i) => i.bw.close()));
@@ -84,6 +148,8 @@ afterEach(async () => {
 describe.each([
   ['Express', expressApp],
   ['Koa', koaApp],
+  ['Fastify', fastifyApp],
+  ['Hono', honoApp],
 ])('%s health', (_name, make) => {
   function setup() {
     const i = make();

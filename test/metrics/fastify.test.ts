@@ -71,6 +71,31 @@ describe('Fastify metrics', () => {
     await runCardinality(await start(await build(new ManualClock(), newGates())));
   });
 
+  test('a plugin mounted at a prefix with parameters never puts the values in labels', async () => {
+    const bw = breakwater({ registry: new Registry() });
+    const app = Fastify();
+    await app.register(bw.plugin);
+    app.get('/metrics', bw.metrics());
+    await app.register(
+      async (posts) => {
+        posts.get(
+          '/:pid',
+          { config: { breakwater: policy({ rateLimit: { limit: 1000, window: '1m' } }) } },
+          async () => 'p',
+        );
+      },
+      { prefix: '/users/:id/posts' },
+    );
+    const c = await start({ bw, app });
+    for (let i = 0; i < 50; i++) expect((await c.get(`/users/${i}/posts/${i}`)).status).toBe(200);
+    const series = (await c.scrape()).filter(
+      (s) => s.name === 'breakwater_http_request_duration_seconds_count' && s.labels.route !== '/metrics',
+    );
+    expect(series.map((s) => [s.labels.route, s.value])).toEqual([['/users/:id/posts/:pid', 50]]);
+    const limited = (await c.scrape()).filter((s) => s.name === 'breakwater_rate_limit_requests_total');
+    expect(new Set(limited.map((s) => s.labels.limiter))).toEqual(new Set(['GET /users/:id/posts/:pid']));
+  });
+
   test('OpenMetrics when the scraper asks for it', async () => {
     const c = await start(await build(new ManualClock(), newGates()));
     await c.get('/limited');

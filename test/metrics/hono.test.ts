@@ -64,6 +64,27 @@ describe('Hono metrics', () => {
     await runCardinality(await start(build(new ManualClock(), newGates())));
   });
 
+  test('a sub-app mounted at a path with parameters never puts the values in labels', async () => {
+    const bw = breakwater({ registry: new Registry() });
+    const app = new Hono();
+    app.use(bw.middleware());
+    app.get('/metrics', bw.metrics());
+    const posts = new Hono().get(
+      '/:pid',
+      bw.route(policy({ rateLimit: { limit: 1000, window: '1m' } })),
+      (c) => c.text('p'),
+    );
+    app.route('/users/:id/posts', posts);
+    const c = await start({ bw, app });
+    for (let i = 0; i < 50; i++) expect((await c.get(`/users/${i}/posts/${i}`)).status).toBe(200);
+    const series = (await c.scrape()).filter(
+      (s) => s.name === 'breakwater_http_request_duration_seconds_count' && s.labels.route !== '/metrics',
+    );
+    expect(series.map((s) => [s.labels.route, s.value])).toEqual([['/users/:id/posts/:pid', 50]]);
+    const limited = (await c.scrape()).filter((s) => s.name === 'breakwater_rate_limit_requests_total');
+    expect(new Set(limited.map((s) => s.labels.limiter))).toEqual(new Set(['GET /users/:id/posts/:pid']));
+  });
+
   test('OpenMetrics when the scraper asks for it', async () => {
     const c = await start(build(new ManualClock(), newGates()));
     await c.get('/limited');

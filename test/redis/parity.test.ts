@@ -3,7 +3,7 @@
  * every algorithm and for several windows at once: a shared table of cases at the exact
  * boundaries, then random sequences. Both stores read the same injected clock.
  */
-import { type Clock, MemoryStore, type RateLimitDecision } from '@breakwater/core';
+import { type Clock, MemoryStore, type RateLimitBlock, type RateLimitDecision } from '@breakwater/core';
 import type { RateLimitWindow } from '@breakwater/core/extend';
 import { RedisRateLimitStore } from '@breakwater/redis-pool';
 import fc from 'fast-check';
@@ -154,4 +154,118 @@ describe.skipIf(!up)('memory and Redis stores decide alike', () => {
       { numRuns: 150 },
     );
   }, 30_000);
+});
+
+describe.skipIf(!up)('memory and Redis stores refund and block alike', () => {
+  let client: Redis;
+  const prefix = uniquePrefix('parity-block');
+  let n = 0;
+  beforeAll(async () => {
+    client = new Redis(REDIS_URL);
+    await whenReady(client);
+  });
+  afterAll(async () => {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+    await client.quit();
+  });
+
+  /** `consume` decides; `refund` gives back and reports nothing; `get` reads without consuming. */
+  type Op = { dt: number; op: 'consume' | 'refund' | 'get'; cost: number };
+
+  async function run(
+    windows: RateLimitWindow[],
+    block: RateLimitBlock | undefined,
+    ops: Op[],
+    start: number,
+  ) {
+    const clock = manualClock(start);
+    const mem = new MemoryStore({ clock });
+    const redis = new RedisRateLimitStore({ client, prefix, clock, timeout: '2s' });
+    const key = `k${n++}`;
+    const fromMemory: unknown[] = [];
+    const fromRedis: unknown[] = [];
+    for (const { dt, op, cost } of ops) {
+      clock.t += dt;
+      if (op === 'consume') {
+        fromMemory.push(copy(mem.consume(key, windows, cost, block)));
+        fromRedis.push(await redis.consume(key, windows, cost, block));
+      } else if (op === 'refund') {
+        mem.refund(key, windows, cost);
+        await redis.refund(key, windows, cost);
+      } else {
+        fromMemory.push(mem.get(key, windows, block));
+        fromRedis.push(await redis.get(key, windows, block));
+      }
+    }
+    return { fromMemory, fromRedis };
+  }
+
+  const blockOf = (after: number, forMs: number, growth: number, maxMs: number, windows: RateLimitWindow[]) =>
+    Object.freeze({ after, forMs, growth, maxMs, windowMs: Math.max(...windows.map((x) => x.windowMs)) });
+
+  test('a block starts at the after-th refusal, grows on repeat, and ends on time', async () => {
+    const windows = [w('fixed-window', 2, 10_000)];
+    const block = blockOf(2, 1000, 2, 8000, windows);
+    const c = (dt: number): Op => ({ dt, op: 'consume', cost: 1 });
+    const { fromMemory, fromRedis } = await run(
+      windows,
+      block,
+      [c(0), c(0), c(0), c(0), c(500), c(500), c(0), { dt: 0, op: 'get', cost: 0 }, c(0), c(2000)],
+      1_700_000_000_123,
+    );
+    expect(fromRedis).toEqual(fromMemory);
+    const d = fromMemory as RateLimitDecision[];
+    // Two admitted, one refusal (counted), the second refusal starts a 1s block.
+    expect(d.slice(0, 4).map((x) => [x.allowed, x.blockedMs ?? 0])).toEqual([
+      [true, 0],
+      [true, 0],
+      [false, 0],
+      [false, 1000],
+    ]);
+    // In the block: refused, saying when it ends, not counted.
+    expect([d[4]!.allowed, d[4]!.blockedMs, d[4]!.retryAfterMs]).toEqual([false, 500, 500]);
+    // After it: the window is still spent, so two more refusals start a block twice as long.
+    expect([d[5]!.blockedMs ?? 0, d[6]!.blockedMs]).toEqual([0, 2000]);
+    expect(fromMemory[7]).toMatchObject({ block: { blocks: 2, blockedMs: 2000 } });
+  });
+
+  test('random sequences with refunds and blocks (fast-check)', async () => {
+    const windowArb = fc
+      .record({
+        algorithm: fc.constantFrom<Algo>('token-bucket', 'fixed-window', 'sliding-window'),
+        limit: fc.integer({ min: 1, max: 5 }),
+        windowMs: fc.constantFrom(1000, 1500, 7000),
+        extra: fc.integer({ min: 0, max: 2 }),
+      })
+      .map((r) => w(r.algorithm, r.limit, r.windowMs, r.limit + r.extra));
+    const opArb = fc.record({
+      dt: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 50 }), fc.integer({ min: 51, max: 3000 })),
+      op: fc.constantFrom<Op['op']>('consume', 'consume', 'consume', 'refund', 'get'),
+      cost: fc.oneof(fc.constant(1), fc.constantFrom(0.5, 2, 3)),
+    });
+    const blockArb = fc.option(
+      fc.record({
+        after: fc.integer({ min: 1, max: 3 }),
+        forMs: fc.constantFrom(300, 1000, 2500),
+        growth: fc.constantFrom(1, 1.5, 2),
+        times: fc.constantFrom(1, 4),
+      }),
+      { nil: undefined },
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(windowArb, { minLength: 1, maxLength: 2 }),
+        blockArb,
+        fc.array(opArb, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1_600_000_000_000, max: 1_800_000_000_000 }),
+        async (windows, b, ops, start) => {
+          const block = b && blockOf(b.after, b.forMs, b.growth, b.forMs * b.times, windows);
+          const { fromMemory, fromRedis } = await run(windows, block, ops, start);
+          expect(fromRedis).toEqual(fromMemory);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  }, 60_000);
 });

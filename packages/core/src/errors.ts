@@ -14,6 +14,10 @@ export type BreakwaterErrorCode =
   | 'POOL_UNHEALTHY'
   | 'STORE_UNAVAILABLE'
   | 'METRICS_CONFLICT'
+  | 'RATE_LIMIT_QUEUE_FULL'
+  | 'RATE_LIMIT_WAIT_TIMEOUT'
+  | 'RATE_LIMITER_CLOSED'
+  | 'RATE_LIMIT_ERROR'
   | (string & {});
 
 // Symbol.for so that the brand check survives two installed copies of this package.
@@ -52,6 +56,46 @@ export class RateLimitedError extends BreakwaterError {
   declare readonly code: 'RATE_LIMITED';
   constructor(retryAfterMs: number, message = 'Rate limit exceeded') {
     super('RATE_LIMITED', message, { retryAfterMs });
+  }
+}
+/** `RateLimiter.acquire()` found its queue full (`maxQueue` waiters); nothing was consumed. */
+export class RateLimitQueueFullError extends BreakwaterError {
+  declare readonly code: 'RATE_LIMIT_QUEUE_FULL';
+  constructor(
+    readonly limiter: string,
+    readonly maxQueue: number,
+  ) {
+    super('RATE_LIMIT_QUEUE_FULL', `Rate limiter '${limiter}' has ${maxQueue} calls waiting already`);
+  }
+}
+/**
+ * `RateLimiter.acquire()` could not get quota within `maxWait`: refused as soon as the wait
+ * was known to be longer, or when `maxWait` ran out. Nothing was consumed.
+ */
+export class RateLimitWaitTimeoutError extends BreakwaterError {
+  declare readonly code: 'RATE_LIMIT_WAIT_TIMEOUT';
+  constructor(
+    readonly limiter: string,
+    readonly maxWaitMs: number,
+    retryAfterMs?: number,
+  ) {
+    super('RATE_LIMIT_WAIT_TIMEOUT', `Rate limiter '${limiter}' had no quota within ${maxWaitMs}ms`, {
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
+  }
+}
+/** The rate limiter was closed while `acquire()` waited, or before it was called. */
+export class RateLimiterClosedError extends BreakwaterError {
+  declare readonly code: 'RATE_LIMITER_CLOSED';
+  constructor(readonly limiter: string) {
+    super('RATE_LIMITER_CLOSED', `Rate limiter '${limiter}' is closed`);
+  }
+}
+/** The rate limit that applies to a request could not be had (its `limit` function failed). */
+export class RateLimitError extends BreakwaterError {
+  declare readonly code: 'RATE_LIMIT_ERROR';
+  constructor(readonly limiter: string) {
+    super('RATE_LIMIT_ERROR', `Rate limiter '${limiter}' could not determine the limit`);
   }
 }
 /** The circuit breaker is open (or half-open with every probe slot taken). */
@@ -122,6 +166,12 @@ function describe(value: unknown): string {
 }
 
 export const isRateLimitedError: (e: unknown) => e is RateLimitedError = guard('RATE_LIMITED');
+export const isRateLimitQueueFullError: (e: unknown) => e is RateLimitQueueFullError =
+  guard('RATE_LIMIT_QUEUE_FULL');
+export const isRateLimitWaitTimeoutError: (e: unknown) => e is RateLimitWaitTimeoutError =
+  guard('RATE_LIMIT_WAIT_TIMEOUT');
+export const isRateLimiterClosedError: (e: unknown) => e is RateLimiterClosedError =
+  guard('RATE_LIMITER_CLOSED');
 export const isCircuitOpenError: (e: unknown) => e is CircuitOpenError = guard('CIRCUIT_OPEN');
 export const isBulkheadRejectedError: (e: unknown) => e is BulkheadRejectedError = guard('BULKHEAD_FULL');
 export const isTimeoutError: (e: unknown) => e is TimeoutError = guard('TIMEOUT');

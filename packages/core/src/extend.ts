@@ -25,7 +25,7 @@ export type { PoolEvents, PoolHealthCheckEvent } from './pools/types.js';
 export * as rateLimitAlgorithms from './rate-limit/algorithms.js';
 export { clientIpKey } from './rate-limit/client-ip.js';
 export { formatPolicyHeader, formatRateLimitHeader, retryAfterSeconds } from './rate-limit/headers.js';
-export type { RateLimitWindow } from './rate-limit/types.js';
+export type { RateLimitBlock, RateLimitKeyState, RateLimitWindow } from './rate-limit/types.js';
 export {
   CONNECTION_ERROR_CODES,
   DEFAULT_RETRY_STATUSES,

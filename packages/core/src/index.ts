@@ -31,6 +31,10 @@ export type { ChaosFaultOptions, ChaosLatencyOptions, ChaosOptions } from './cha
 export {
   type ComposedContext,
   type ComposedExecuteOptions,
+  type ComposedFallback,
+  type ComposedFallbackContext,
+  type ComposedFallbackEvent,
+  type ComposedFallbackReason,
   type ComposedPolicies,
   ComposedPolicy,
   type ComposedWork,
@@ -48,9 +52,16 @@ export {
   isConfigError,
   isOverloadedError,
   isRateLimitedError,
+  isRateLimiterClosedError,
+  isRateLimitQueueFullError,
+  isRateLimitWaitTimeoutError,
   isTimeoutError,
   OverloadedError,
+  RateLimitError,
   RateLimitedError,
+  RateLimiterClosedError,
+  RateLimitQueueFullError,
+  RateLimitWaitTimeoutError,
   TimeoutError,
 } from './errors.js';
 export {
@@ -63,7 +74,7 @@ export {
   type FallbackResult,
 } from './guard/fallback.js';
 export { type BreakwaterContext, ClientClosedError } from './guard/GuardCall.js';
-export type { RoutePolicy } from './guard/policy.js';
+export type { RoutePolicy, StreamTimeout } from './guard/policy.js';
 export { Priority, type PriorityName } from './guard/priority.js';
 export {
   type PolicyRefusal,
@@ -74,6 +85,7 @@ export {
   type RejectionEvent,
   type RejectionReason,
 } from './guard/problem.js';
+export type { RouteLimits } from './guard/RouteLimits.js';
 export type { ReconfigureOptions, ReconfigureResult } from './guard/reload.js';
 export { HEALTH_CONTENT_TYPE } from './health/HealthRegistry.js';
 export type {
@@ -114,6 +126,8 @@ export {
 } from './pools/errors.js';
 export { PoolManager, type PoolManagerOptions } from './pools/PoolManager.js';
 export type { Pool, PoolHealth, PoolStats } from './pools/types.js';
+export type { AcquireOptions } from './rate-limit/AcquireQueue.js';
+export type { RateLimitHeaderMode } from './rate-limit/headers.js';
 export { MemoryStore, type MemoryStoreOptions } from './rate-limit/MemoryStore.js';
 export {
   type RateLimitEvent,
@@ -124,7 +138,13 @@ export {
   type RateLimitOptions,
   type StoreFallbackEvent,
 } from './rate-limit/RateLimiter.js';
-export type { RateLimitAlgorithm, RateLimitDecision, RateLimitStore } from './rate-limit/types.js';
+export type {
+  RateLimitAlgorithm,
+  RateLimitBlock,
+  RateLimitDecision,
+  RateLimitKeyState,
+  RateLimitStore,
+} from './rate-limit/types.js';
 export type { RetryOptions } from './retry/options.js';
 export { Retry, type RetryCall, type RetryEvent, type RetryGiveUpReason } from './retry/Retry.js';
 export { RetryBudget, type RetryBudgetOptions, type RetryBudgetStats } from './retry/RetryBudget.js';

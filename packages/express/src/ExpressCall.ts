@@ -1,13 +1,24 @@
 import type { Refusal } from '@breakwater/core';
 import {
+  endStream,
   GuardCall,
   onQueuedRequestGone,
+  type ProxySetting,
   type RouteGuard,
+  type StreamSink,
   type WireAnswer,
+  watchResponse,
   writeAnswer,
 } from '@breakwater/core/adapter';
 import type { NextFunction, Request, Response } from 'express';
 import { captureAnswer, detach, watchForErrors, writeDetached } from './respond.js';
+
+const TRUST_PROXY = "app.set('trust proxy')";
+const TRUST_ADVICE =
+  "set 'trust proxy' to the number of proxies in front of the app (say 1) or their addresses";
+const TRUST_NONE: ProxySetting = Object.freeze({ trust: 'none', option: TRUST_PROXY, advice: TRUST_ADVICE });
+const TRUST_SOME: ProxySetting = Object.freeze({ trust: 'some', option: TRUST_PROXY, advice: TRUST_ADVICE });
+const TRUST_ALL: ProxySetting = Object.freeze({ trust: 'all', option: TRUST_PROXY, advice: TRUST_ADVICE });
 
 /** Express `onReject`: render the refusal yourself. */
 export type ExpressOnReject = (refusal: Refusal, req: Request, res: Response, next: NextFunction) => unknown;
@@ -17,7 +28,7 @@ function ignore(): void {}
 const ignoreNext: NextFunction = () => {};
 
 /** One Express request under a route's guard: translates the guard's steps to req/res/next. */
-export class ExpressCall extends GuardCall {
+export class ExpressCall extends GuardCall implements StreamSink {
   /** The response's 'close' has been handled. */
   closeSeen = false;
   constructor(
@@ -36,6 +47,14 @@ export class ExpressCall extends GuardCall {
     if (req.headers['x-forwarded-for'] === undefined) return req.socket?.remoteAddress;
     // req.ip applies Express's trust-proxy setting.
     return req.ip ?? req.socket?.remoteAddress;
+  }
+
+  override proxySetting(): ProxySetting | undefined {
+    const app = this.req.app as Request['app'] | undefined;
+    if (app === undefined) return undefined;
+    // The raw setting: false by default, true for "trust everything", else a count, list or function.
+    const v: unknown = app.get('trust proxy');
+    return v === false || v === undefined || v === 0 ? TRUST_NONE : v === true ? TRUST_ALL : TRUST_SOME;
   }
 
   header(name: string): string | undefined {
@@ -81,6 +100,8 @@ export class ExpressCall extends GuardCall {
   }
 
   proceed(): void {
+    // Routes with timeout.firstByte/idle only: the others pay this one field check.
+    if (this.guard.engine.stream) watchResponse(this, this.res, this);
     const fb = this.guard.fallback;
     if (fb !== undefined) {
       if (fb.covers('error')) watchForErrors(this);
@@ -100,6 +121,12 @@ export class ExpressCall extends GuardCall {
       if (onReject === undefined || !this.renderTimeout(onReject, refusal)) sendRefusal(res, refusal, true);
     }
     detach(res, this.onLateEnd);
+  }
+
+  /** The stream stayed silent past `timeout.idle`: its body is terminated, the handler cut off. */
+  cutStream(): void {
+    detach(this.res, ignore);
+    endStream(this.res);
   }
 
   cutOff(): boolean {

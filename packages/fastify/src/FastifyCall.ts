@@ -1,16 +1,20 @@
-import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Refusal } from '@breakwater/core';
 import {
-  GuardCall,
-  onQueuedRequestGone,
+  endStream,
+  NodeCall,
   type RouteGuard,
+  type StreamSink,
+  sinkResponse,
   type WireAnswer,
-  writeAnswer,
+  watchResponse,
 } from '@breakwater/core/adapter';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 
 /** Fastify `onReject`: render the refusal yourself with `reply` (it runs in an `onRequest` hook). */
 export type FastifyOnReject = (refusal: Refusal, request: FastifyRequest, reply: FastifyReply) => unknown;
+
+function noop(): void {}
 
 /** What an `onSend` hook calls to go on, with the payload to send. */
 export type OnSendDone = (err: Error | null, payload?: unknown) => void;
@@ -19,11 +23,9 @@ export type OnSendDone = (err: Error | null, payload?: unknown) => void;
  * One Fastify request under a route's guard, started from an `onRequest` hook: `done()`
  * lets the request go on to its handler; an answer in its place is sent with `reply`.
  */
-export class FastifyCall extends GuardCall {
+export class FastifyCall extends NodeCall implements StreamSink {
   /** What the handler threw, seen by the plugin's `onError` hook. */
   error: unknown;
-  /** The response the client is on; `reply.raw` is swapped for a sink once the handler is cut off. */
-  private readonly res: ServerResponse;
   /** Set while a fallback may replace a failed handler's answer in its `onSend` hook. */
   private onSend: OnSendDone | undefined;
 
@@ -33,11 +35,10 @@ export class FastifyCall extends GuardCall {
     readonly reply: FastifyReply,
     private readonly done: HookHandlerDoneFunction,
   ) {
-    super(guard);
-    const res = (this.res = reply.raw);
-    res.on('close', () => this.closed());
-    // Only a pipelined request waits socketless: the common case allocates no closure.
-    if (res.socket === null) onQueuedRequestGone(request.raw, res, () => this.closed());
+    // `res` stays the client's response (headers set on it carry over to an answer written
+    // there after a timeout; Fastify merges them with the reply's); `reply.raw` is swapped
+    // for a sink once the handler is cut off.
+    super(guard, request.raw, reply.raw);
   }
 
   clientIp(): string | undefined {
@@ -45,31 +46,8 @@ export class FastifyCall extends GuardCall {
     return this.request.ip;
   }
 
-  header(name: string): string | undefined {
-    const v = this.request.headers[name];
-    return Array.isArray(v) ? v[0] : v;
-  }
-
-  requestMethod(): string {
-    return this.request.method;
-  }
-
-  requestPath(): string {
-    return this.request.url;
-  }
-
-  requestHeaders(): FastifyRequest['headers'] {
-    return this.request.headers;
-  }
-
   nativeRequest(): unknown {
     return this.request;
-  }
-
-  setHeader(name: string, value: string): void {
-    // On the raw response, so an answer written there after a timeout carries it too;
-    // Fastify merges it with the reply's own headers when it answers.
-    if (!this.res.headersSent) this.res.setHeader(name, value);
   }
 
   send(a: WireAnswer): void {
@@ -93,7 +71,36 @@ export class FastifyCall extends GuardCall {
   }
 
   proceed(): void {
+    // Routes with timeout.firstByte/idle only: the others pay this one field check.
+    if (this.guard.engine.stream) {
+      watchResponse(this, this.res, this);
+      this.lateStreamEnds();
+    }
     this.done();
+  }
+
+  /**
+   * A streaming route whose headers come after the deadline: once the handler has handed
+   * Fastify its answer (a stream it pipes onto the client's response), that response's close
+   * is the late handler's end, as the sink's `end()` is for a handler that answers later.
+   */
+  private lateStreamEnds(): void {
+    const reply = this.reply;
+    const send = reply.send;
+    let handed = false;
+    reply.send = function handedSend(this: FastifyReply, ...args: unknown[]) {
+      handed = true;
+      return (send as (...a: unknown[]) => FastifyReply).apply(this, args);
+    } as FastifyReply['send'];
+    this.res.once('close', () => {
+      if (handed && this.late) this.finish(0, undefined);
+    });
+  }
+
+  /** The stream stayed silent past `timeout.idle`: its body is terminated, the handler cut off. */
+  cutStream(): void {
+    (this.reply as { raw: ServerResponse }).raw = sinkResponse(this.req, noop);
+    endStream(this.res);
   }
 
   /**
@@ -112,20 +119,7 @@ export class FastifyCall extends GuardCall {
   }
 
   timedOut(refusal: Refusal): void {
-    const res = this.res;
-    if (res.headersSent) return void this.cutOff();
-    // Only what onReject sends before it returns counts: the handler is cut off right after.
-    const onReject = this.guard.onReject as FastifyOnReject | undefined;
-    if (onReject !== undefined) {
-      try {
-        const r = onReject(refusal, this.request, this.reply);
-        if (r && typeof (r as Promise<unknown>).then === 'function')
-          (r as Promise<unknown>).then(undefined, noop);
-      } catch {
-        // The default refusal goes out instead.
-      }
-    }
-    if (!res.headersSent) writeAnswer(res, refusal.status, refusal.headers, refusal.body, true);
+    if (!this.res.headersSent) this.renderTimeout(refusal);
     this.cutOff();
   }
 
@@ -135,54 +129,10 @@ export class FastifyCall extends GuardCall {
    * nothing warns) and its end tells the guard that it has ended.
    */
   cutOff(): boolean {
-    const res = this.res;
-    (this.reply as { raw: ServerResponse }).raw = sink(this.request.raw, () => this.finish(0, undefined));
-    if (!res.headersSent) return true;
+    (this.reply as { raw: ServerResponse }).raw = sinkResponse(this.req, () => this.finish(0, undefined));
+    if (!this.res.headersSent) return true;
     // Part of the answer is out already: the only honest end is to cut it short.
-    res.destroy();
+    this.res.destroy();
     return false;
   }
-
-  sendLate(a: WireAnswer): void {
-    const res = this.res;
-    if (!res.headersSent && !res.destroyed) writeAnswer(res, a.status, a.headers, a.body, true);
-  }
-
-  /** The client's response closed: after the answer, or alone when the client left. */
-  private closed(): void {
-    if (this.isRunning) {
-      if (this.res.writableEnded) return this.finish(this.res.statusCode, undefined);
-      this.clientGone();
-      // The handler is still running: its slot is released when it ends.
-      this.cutOff();
-    } else if (this.waiting) this.clientGone();
-  }
-}
-
-function noop(): void {}
-
-/** A response on no socket: writes are dropped, `end()` reports. */
-function sink(req: IncomingMessage, onEnd: () => void): ServerResponse {
-  const s = new ServerResponse(req);
-  const callback = (args: unknown[]) => {
-    const fn = args.find((a) => typeof a === 'function');
-    if (fn !== undefined) queueMicrotask(fn as () => void);
-  };
-  s.write = (...args: unknown[]) => {
-    callback(args);
-    return true;
-  };
-  s.end = (...args: unknown[]) => {
-    callback(args);
-    // writableEnded reads it: Fastify then sees the reply as sent.
-    (s as { finished: boolean }).finished = true;
-    onEnd();
-    // For whoever awaits the reply (`await reply`) or pipes into it.
-    process.nextTick(() => {
-      s.emit('finish');
-      s.emit('close');
-    });
-    return s;
-  };
-  return s;
 }

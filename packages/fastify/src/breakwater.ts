@@ -1,14 +1,13 @@
 /// <reference path="./global.d.ts" />
-import type { ServerResponse } from 'node:http';
 import type { BreakwaterAdapter, BreakwaterOptions, HealthEndpoints, RoutePolicy } from '@breakwater/core';
+import type { MiddlewareHost, RouteGuard, RouteGuardCache } from '@breakwater/core/adapter';
 import {
-  type AdapterIO,
-  type BreakwaterCore,
   createBreakwater,
-  type MiddlewareHost,
-  type RouteGuard,
-  type RouteGuardCache,
-  recordResponse,
+  guardByPattern,
+  guardsByPolicy,
+  measureResponse,
+  recordPayload,
+  recordsAnswer,
 } from '@breakwater/core/adapter';
 import type {
   FastifyPluginCallback,
@@ -44,16 +43,14 @@ export interface FastifyBreakwater
 /** `bw.health` for Fastify. */
 export type FastifyHealth = HealthEndpoints<RouteHandlerMethod>;
 
+/** Whatever the framework takes: a plugin, a hook, a handler. */
+type AnyHandler = (...args: any[]) => any;
+
 type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
 
-function identity(s: string): string {
-  return s;
-}
-
-/** The guard `guards` resolves for the request's route; resolving it claims the route's `routes` entry. */
-function routeGuard(guards: RouteGuardCache, url: string | undefined, method: string): RouteGuard | null {
-  const pattern = url ?? '*';
-  return guards.get(pattern, method, identity, pattern);
+/** The guard `guards` holds for the request's route. */
+function patternGuard(guards: RouteGuardCache, request: FastifyRequest): RouteGuard | null {
+  return guardByPattern(guards, request.routeOptions.url ?? '*', request.method);
 }
 
 /** Guards the request with `guard`, unless there is none or a guard has the request already. */
@@ -64,30 +61,20 @@ function guardWith(
   done: HookHandlerDoneFunction,
 ): void {
   if (guard == null || request.breakwater !== undefined) return done();
-  const call = new FastifyCall(guard, request, reply, done);
-  request.breakwater = call;
-  guard.start(call);
+  guard.start((request.breakwater = new FastifyCall(guard, request, reply, done)));
 }
 
 function plugin(
   host: MiddlewareHost,
-  guardsFor: (policy: FastifyRoutePolicy) => RouteGuardCache,
+  guardsFor: (policy: RoutePolicy) => RouteGuardCache,
 ): FastifyPluginCallback {
   const m = host.metrics;
   const onRequest: Hook = function breakwaterOnRequest(request, reply, done) {
-    const route = request.routeOptions;
-    const url = route.url;
-    if (m !== undefined) {
-      const start = m.now();
-      const method = request.method;
-      reply.raw.on('close', function breakwaterRequestDone(this: ServerResponse): void {
-        recordResponse(m, this, method, start, url);
-      });
-    }
-    const policy = route.config?.breakwater;
+    if (m !== undefined) measureResponse(m, reply.raw, request.method, request.routeOptions.url);
+    const policy = request.routeOptions.config?.breakwater;
     const guard =
       policy !== undefined
-        ? routeGuard(guardsFor(policy), url, request.method)
+        ? patternGuard(guardsFor(policy as RoutePolicy), request)
         : host.hasRouteTable
           ? host.entryGuard(request.method, request.url.split('?', 1)[0]!)
           : undefined;
@@ -97,10 +84,11 @@ function plugin(
     if (!app.hasRequestDecorator('breakwater')) app.decorateRequest('breakwater', undefined);
     app.addHook('onRoute', (route) => {
       const policy = route.config?.breakwater;
-      if (policy === undefined) return;
       // Checked as the route is declared (a bad option fails start-up); the route's guard
       // is resolved now, so its policy applies from the first request on.
-      for (const method of [route.method].flat()) routeGuard(guardsFor(policy), route.url, method);
+      if (policy !== undefined)
+        for (const method of [route.method].flat())
+          guardByPattern(guardsFor(policy as RoutePolicy), route.url, method);
     });
     app.addHook('onRequest', onRequest);
     // A handler's failure, for a fallback on 'error': what it threw, then its answer.
@@ -108,19 +96,22 @@ function plugin(
       if (request.breakwater instanceof FastifyCall) request.breakwater.error = error;
       done();
     });
-    app.addHook('onSend', (request, _reply, payload, done) => {
+    app.addHook('onSend', (request, reply, payload, done) => {
       const call = request.breakwater;
-      if (!(call instanceof FastifyCall) || !call.failed(payload, done)) done(null, payload);
+      if (!(call instanceof FastifyCall)) return done(null, payload);
+      if (call.failed(payload, done)) return;
+      // Only a route that remembers answers pays for reading the reply's headers.
+      if (recordsAnswer(call)) recordPayload(call, reply.statusCode, reply.getHeaders(), payload);
+      done(null, payload);
     });
     next();
   };
   // What fastify-plugin sets: the hooks apply to the whole app, not to a child context.
-  Object.assign(register, {
+  return Object.assign(register, {
     [Symbol.for('skip-override')]: true,
     [Symbol.for('fastify.display-name')]: '@breakwater/fastify',
     [Symbol.for('plugin-meta')]: { name: '@breakwater/fastify', fastify: '5.x' },
   });
-  return register;
 }
 
 /**
@@ -134,38 +125,27 @@ function plugin(
  * ```
  */
 export function breakwater(options: FastifyBreakwaterOptions = {}): FastifyBreakwater {
-  let core: BreakwaterCore | undefined;
-  // One guard cache per policy object: a GET route and the HEAD route Fastify adds for it
-  // share their config, and so their guard.
-  const caches = new WeakMap<object, RouteGuardCache>();
-  const guardsFor = (policy: FastifyRoutePolicy): RouteGuardCache => {
-    let c = caches.get(policy);
-    if (c === undefined) caches.set(policy, (c = core!.routeGuards(policy as RoutePolicy)));
-    return c;
-  };
-  const io: AdapterIO<(...args: any[]) => any> = {
-    middleware: (host) => plugin(host, guardsFor),
-    route(guards): Hook {
-      return function breakwaterRoute(request, reply, done) {
-        guardWith(routeGuard(guards, request.routeOptions.url, request.method), request, reply, done);
-      };
-    },
-    endpoint(serve): RouteHandlerMethod {
-      return async function breakwaterEndpoint(request, reply) {
+  const bw: BreakwaterAdapter<AnyHandler, FastifyRoutePolicy> = createBreakwater(options, {
+    // A GET route and the HEAD route Fastify adds for it share their config, and so their guards.
+    middleware: (host): AnyHandler => plugin(host, guardsByPolicy(bw.core)),
+    route: (guards): AnyHandler =>
+      function breakwaterRoute(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+        guardWith(patternGuard(guards, request), request, reply, done);
+      },
+    endpoint: (serve): AnyHandler =>
+      async function breakwaterEndpoint(request: FastifyRequest, reply: FastifyReply) {
+        const { method, headers, query, body } = request;
         const a = await serve({
-          method: request.method,
-          accept: request.headers.accept,
-          query: request.query as Record<string, unknown>,
-          body: request.body,
+          method,
+          accept: headers.accept,
+          query: query as Record<string, unknown>,
+          body,
         });
         reply.code(a.status);
         for (const [name, value] of a.headers) reply.header(name, value);
         return reply.send(a.body);
-      };
-    },
-  };
-  const bw = createBreakwater(options, io);
-  core = bw.core;
+      },
+  });
   const p = bw.middleware() as FastifyPluginCallback;
   return Object.assign(bw, { plugin: p, middleware: () => p }) as unknown as FastifyBreakwater;
 }

@@ -230,3 +230,43 @@ describe('endpoints', () => {
     expect((await request(url).get('/metrics')).text).toMatch(/breakwater_http_request_duration_seconds/);
   });
 });
+
+describe('staleIfError', () => {
+  test('copies a serialized answer up to maxBodyBytes; a stream, a longer body, a 5xx and a POST are not kept', async () => {
+    const { staleIfError } = await import('./index.js');
+    const { app, bw } = await make({ breakers: { down: { openFor: '1m' } } });
+    const breakwater = {
+      circuitBreaker: 'down',
+      fallback: staleIfError({ maxAge: '1m', maxBodyBytes: 64 }),
+    } as const;
+    const config = { config: { breakwater } };
+    app.get('/json', config, async (_request, reply) => {
+      reply.header('cache-control', 'max-age=5');
+      return { n: 1 };
+    });
+    app.get('/text', config, async (_request, reply) => reply.type('text/plain').send('plain'));
+    app.get('/stream', config, async (_request, reply) => reply.send(Readable.from(['a', 'b'])));
+    app.get('/big', config, async () => ({ pad: 'x'.repeat(100) }));
+    app.get('/err', config, async (_request, reply) => reply.code(500).send({ n: 1 }));
+    app.post('/post', config, async () => ({ posted: true }));
+    const url = await listen(app);
+    for (const path of ['/json', '/text', '/stream', '/big'])
+      expect((await request(url).get(path)).status).toBe(200);
+    expect((await request(url).get('/err')).status).toBe(500);
+    expect((await request(url).post('/post')).status).toBe(200);
+    bw.breakers.get('down')!.open();
+    const json = await request(url).get('/json');
+    expect([json.status, json.body, json.headers['breakwater-fallback']]).toEqual([
+      200,
+      { n: 1 },
+      'circuit_open',
+    ]);
+    expect(json.headers['cache-control']).toBe('max-age=5');
+    expect(json.headers['content-type']).toMatch(/^application\/json/);
+    const text = await request(url).get('/text');
+    expect([text.status, text.text]).toEqual([200, 'plain']);
+    for (const path of ['/stream', '/big', '/err'])
+      expect((await request(url).get(path)).status, path).toBe(503);
+    expect((await request(url).post('/post')).status).toBe(503);
+  });
+});

@@ -4,35 +4,26 @@
  * program that loads both (an `.mts` and a `.cts` file) declares them once. Their types are
  * core's as both builds of core declare them.
  */
+type Context = import('@breakwater/core', { with: { 'resolution-mode': 'import' }}).BreakwaterContext &
+  import('@breakwater/core', { with: { 'resolution-mode': 'require' }}).BreakwaterContext;
+type OnReject<Refusal, Request, Reply> = (refusal: Refusal, request: Request, reply: Reply) => unknown;
+type Policy<Q, P> = import('@breakwater/core', { with: { 'resolution-mode': 'import' }}).RoutePolicy<
+  Q,
+  OnReject<import('@breakwater/core', { with: { 'resolution-mode': 'import' }}).Refusal, Q, P>
+> &
+  import('@breakwater/core', { with: { 'resolution-mode': 'require' }}).RoutePolicy<
+    Q,
+    OnReject<import('@breakwater/core', { with: { 'resolution-mode': 'require' }}).Refusal, Q, P>
+  >;
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The request's guard: `signal` and `deadline`, on routes with policies. */
-    breakwater?:
-      | (import('@breakwater/core', { with: { 'resolution-mode': 'import' }}).BreakwaterContext &
-          import('@breakwater/core', { with: { 'resolution-mode': 'require' }}).BreakwaterContext)
-      | undefined;
+    breakwater?: Context | undefined;
   }
   interface FastifyContextConfig {
     /** The route's policy, applied by `bw.plugin`; `onReject(refusal, request, reply)`. */
-    breakwater?:
-      | (import('@breakwater/core', { with: { 'resolution-mode': 'import' }}).RoutePolicy<
-          FastifyRequest,
-          (
-            refusal: import('@breakwater/core', { with: { 'resolution-mode': 'import' }}).Refusal,
-            request: FastifyRequest,
-            reply: FastifyReply,
-          ) => unknown
-        > &
-          import('@breakwater/core', { with: { 'resolution-mode': 'require' }}).RoutePolicy<
-            FastifyRequest,
-            (
-              refusal: import('@breakwater/core', { with: { 'resolution-mode': 'require' }}).Refusal,
-              request: FastifyRequest,
-              reply: FastifyReply,
-            ) => unknown
-          >)
-      | undefined;
+    breakwater?: Policy<FastifyRequest, import('fastify').FastifyReply> | undefined;
   }
 }
 

@@ -1,14 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Refusal } from '@breakwater/core';
 import {
-  GuardCall,
   onQueuedRequestGone,
-  promiseFor,
+  type ProxySetting,
+  ResponseCall,
   type RouteGuard,
-  type WireAnswer,
+  runNext,
 } from '@breakwater/core/adapter';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, Next } from 'hono';
+
+/** Hono trusts no proxy: behind one, `'ip'` keys are the proxy's address. */
+const NO_PROXY_SETTING: ProxySetting = Object.freeze({
+  trust: 'none',
+  option: 'rateLimit.key',
+  advice: "Hono reports the socket's peer, so key by the address your proxy sets (a key function)",
+});
 
 /** Hono `onReject`: return the answer to a refusal yourself. */
 export type HonoOnReject = (refusal: Refusal, c: Context) => Response | Promise<Response>;
@@ -19,37 +26,14 @@ interface NodeBindings {
   outgoing?: ServerResponse;
 }
 
-const noop = (): void => {};
-
-function isResponse(r: unknown): r is Response {
-  return typeof r === 'object' && r !== null && 'status' in r && 'headers' in r;
-}
-
-/** A core answer as a `Response`; `extra`: headers the request had gathered before it. */
-export function toResponse(
-  status: number,
-  headers: ReadonlyArray<readonly [string, string]>,
-  body: string | Uint8Array,
-  extra?: ReadonlyArray<readonly [string, string]>,
-): Response {
-  const h = new Headers(headers as [string, string][]);
-  if (extra !== undefined) for (const [name, value] of extra) if (!h.has(name)) h.set(name, value);
-  return new Response(body as ConstructorParameters<typeof Response>[0], { status, headers: h });
-}
-
 /**
- * One Hono request under a route's guard. The middleware's promise settles with the
- * refusal's `Response` when the guard refuses or the deadline answers for the handler,
- * and with nothing when the handler has answered in time.
+ * One Hono request under a route's guard. The middleware returns `done`: the refusal's
+ * `Response` when the guard refuses or the deadline answers for the handler, nothing when
+ * the handler has answered in time. On @hono/node-server the request is read from Node's
+ * own and the client leaving is watched on its response; elsewhere (`app.request()`)
+ * from Hono's.
  */
-export class HonoCall extends GuardCall {
-  /** Settle `done`; set as the promise is made. */
-  resolve: (answer: Response | undefined) => void = noop;
-  reject: (e: unknown) => void = noop;
-  /** What the middleware returns to Hono. */
-  readonly done: Promise<Response | undefined>;
-  /** Headers for the eventual answer (rate-limit state), set once the handler has answered. */
-  private headers: Array<readonly [string, string]> | undefined;
+export class HonoCall extends ResponseCall {
   private readonly incoming: IncomingMessage | undefined;
 
   constructor(
@@ -58,17 +42,15 @@ export class HonoCall extends GuardCall {
     private readonly next: Next,
   ) {
     super(guard);
-    this.done = promiseFor<Response | undefined>(this);
     const env = c.env as NodeBindings | undefined;
-    this.incoming = env?.incoming;
+    const req = (this.incoming = env?.incoming);
     const res = env?.outgoing;
     if (res === undefined) return;
     res.on('close', () => {
       if (!res.writableFinished) this.clientClosed();
     });
     // Only a pipelined request waits socketless: the common case allocates no closure.
-    if (res.socket === null && this.incoming !== undefined)
-      onQueuedRequestGone(this.incoming, res, () => this.clientClosed());
+    if (res.socket === null && req !== undefined) onQueuedRequestGone(req, res, () => this.clientClosed());
   }
 
   clientIp(): string | undefined {
@@ -78,6 +60,10 @@ export class HonoCall extends GuardCall {
     } catch {
       return undefined;
     }
+  }
+
+  override proxySetting(): ProxySetting {
+    return NO_PROXY_SETTING;
   }
 
   header(name: string): string | undefined {
@@ -106,114 +92,28 @@ export class HonoCall extends GuardCall {
     return this.c;
   }
 
-  setHeader(name: string, value: string): void {
-    (this.headers ??= []).push([name, value]);
-  }
-
-  send(a: WireAnswer): void {
-    this.answer(this.withHeaders(a));
-  }
-
-  callOnReject(onReject: HonoOnReject, refusal: Refusal): unknown {
-    return this.rendered(onReject(refusal, this.c), refusal);
-  }
-
-  /**
-   * Answers with what `onReject` returned: a `Response`, or a promise of one (a rejection
-   * is the caller's); the refusal itself when it gave none.
-   */
-  private rendered(r: unknown, refusal: Refusal): unknown {
-    const answer = (res: unknown) => this.answer(isResponse(res) ? res : this.withHeaders(refusal));
-    if (r && typeof (r as PromiseLike<unknown>).then === 'function')
-      return (r as PromiseLike<unknown>).then(answer);
-    answer(r);
-  }
-
-  fail(error: unknown): void {
-    this.reject(error);
+  protected invokeOnReject(onReject: HonoOnReject, refusal: Refusal): unknown {
+    return onReject(refusal, this.c);
   }
 
   proceed(): void {
-    let p: Promise<unknown>;
-    try {
-      p = this.next();
-    } catch (e) {
-      p = Promise.reject(e);
-    }
-    p.then(this.onHandlerDone, this.onHandlerError);
-  }
-
-  timedOut(refusal: Refusal): void {
-    const onReject = this.guard.onReject as HonoOnReject | undefined;
-    if (onReject === undefined) return this.sendLate(refusal);
-    try {
-      const p = this.rendered(onReject(refusal, this.c), refusal) as Promise<unknown> | undefined;
-      p?.then(undefined, () => this.sendLate(refusal));
-    } catch {
-      this.sendLate(refusal);
-    }
-  }
-
-  cutOff(): boolean {
-    // Nothing is written before the middleware settles: the late handler's answer is ignored.
-    return true;
-  }
-
-  sendLate(a: WireAnswer): void {
-    this.answer(this.withHeaders(a));
-  }
-
-  /** An answer in the handler's place, with the headers gathered for the handler's answer. */
-  private withHeaders(a: WireAnswer): Response {
-    return toResponse(a.status, a.headers, a.body, this.headers);
+    runNext(this.next, this.onHandlerDone, this.onHandlerError);
   }
 
   /**
-   * Settles the middleware with `res`, set as `c.res` outright: Hono keeps a response the
-   * handler set (even a late one) over the one a middleware returns, and merges its headers
-   * into a response assigned over it.
+   * Set as `c.res` outright: Hono keeps a response the handler set (even a late one) over
+   * the one a middleware returns, and merges its headers into a response assigned over it.
    */
-  private answer(res: Response): void {
-    if (this.settled) return;
-    this.settled = true;
+  protected deliver(res: Response): void {
     this.c.res = undefined;
     this.c.res = res;
-    this.resolve(res);
-  }
-  private settled = false;
-
-  private readonly onHandlerDone = (): void => {
-    const running = this.isRunning;
-    const late = this.late;
-    const c = this.c;
-    const status = c.res.status;
-    // Hono's error handler has answered what the handler threw: a failure from 500 up.
-    const error = status >= 500 ? c.error : undefined;
-    this.finish(status, error);
-    // After a timeout the answer is the guard's (out already, or a fallback's to come).
-    if (late) return;
-    if (status >= 500 && running && this.handlerFailed(error, () => this.applyHeaders())) return;
-    this.applyHeaders();
-  };
-
-  /** The handler answered in time: its answer goes out with the gathered headers. */
-  private applyHeaders(): void {
-    if (this.headers !== undefined) for (const [name, value] of this.headers) this.c.header(name, value);
-    this.resolve(undefined);
   }
 
-  private readonly onHandlerError = (err: unknown): void => {
-    const late = this.late;
-    this.finish(500, err);
-    // After a timeout a late error has nowhere to go and must not surface.
-    if (!late) this.reject(err);
-  };
-
-  /** The client left early. */
-  private clientClosed(): void {
-    const waiting = this.waiting;
-    this.clientGone();
-    // Queued or waiting on the store: the handler will never run; the answer goes nowhere.
-    if (waiting) this.resolve(new Response(null, { status: 503 }));
+  protected addHeaders(headers: ReadonlyArray<readonly [string, string]>): void {
+    for (const [name, value] of headers) this.c.header(name, value);
   }
+
+  // Hono's error handler has answered what the handler threw: `c.error` from 500 up.
+  private readonly onHandlerDone = (): void => this.handlerAnswered(this.c.res, this.c.error);
+  private readonly onHandlerError = (err: unknown): void => this.handlerThrew(err);
 }

@@ -1,10 +1,17 @@
 /// <reference path="./global.d.ts" />
 import type { ServerResponse } from 'node:http';
 import type { BreakwaterAdapter, BreakwaterOptions, HealthEndpoints, RoutePolicy } from '@breakwater/core';
-import { type AdapterIO, createBreakwater, type RouteGuard, recordResponse } from '@breakwater/core/adapter';
+import {
+  type AdapterIO,
+  createBreakwater,
+  guardByPattern,
+  type RouteGuard,
+  recordResponse,
+  toResponse,
+} from '@breakwater/core/adapter';
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import { matchedRoutes, routePath } from 'hono/route';
-import { HonoCall, type HonoOnReject, toResponse } from './HonoCall.js';
+import { HonoCall, type HonoOnReject } from './HonoCall.js';
 
 /** A route policy for Hono: `onReject(refusal, c)` returns the `Response`. */
 export type HonoRoutePolicy = RoutePolicy<Context, HonoOnReject>;
@@ -17,10 +24,6 @@ export type HonoBreakwater = BreakwaterAdapter<MiddlewareHandler, HonoRoutePolic
 
 /** `bw.health` for Hono. */
 export type HonoHealth = HealthEndpoints<MiddlewareHandler>;
-
-function identity(s: string): string {
-  return s;
-}
 
 function guardRequest(guard: RouteGuard, c: Context, next: Next): Promise<Response | undefined> {
   const call = new HonoCall(guard, c, next);
@@ -61,8 +64,7 @@ const io: AdapterIO<MiddlewareHandler> = {
     return function breakwaterRoute(c, next) {
       // Resolving the guard claims this route's `routes` entry. A request the app middleware
       // already guarded (only before that claim) is not guarded twice.
-      const pattern = routePath(c);
-      const guard = guards.get(pattern, c.req.method, identity, pattern);
+      const guard = guardByPattern(guards, routePath(c), c.req.method);
       if (c.get('breakwater') !== undefined || guard === null) return next();
       return guardRequest(guard, c, next);
     };

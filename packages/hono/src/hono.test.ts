@@ -73,12 +73,10 @@ describe('a handler still running at its timeout', () => {
 });
 
 describe('onReject', () => {
-  test('renders a timeout too, async included; the late handler still writes nothing', async () => {
+  test('renders a timeout too, with a Response returned at once; the late handler still writes nothing', async () => {
     const { app, bw } = make();
-    const onReject = async (refusal: { reason: string }, c: import('hono').Context) => {
-      await sleep(5);
-      return c.json({ mine: refusal.reason }, 504);
-    };
+    const onReject = (refusal: { reason: string }, c: import('hono').Context) =>
+      c.json({ mine: refusal.reason }, 504);
     app.get('/t', bw.route({ timeout: '30ms', onReject }), async (c) => {
       await sleep(80);
       return c.text('late');
@@ -88,6 +86,21 @@ describe('onReject', () => {
     expect(r.status).toBe(504);
     expect(r.body).toEqual({ mine: 'timeout' });
     await until(() => bw.core.guards[0]!.pendingDeadlines === 0);
+    await sleep(80);
+  });
+
+  test('a timeout does not wait on an async onReject: the default refusal goes out at the deadline', async () => {
+    const { app, bw } = make();
+    const never = new Promise<Response>(() => {});
+    app.get('/t', bw.route({ timeout: '30ms', onReject: () => never }), async (c) => {
+      await sleep(80);
+      return c.text('late');
+    });
+    const url = await listen(app);
+    const t0 = Date.now();
+    const r = await request(url).get('/t');
+    expect([r.status, r.body.code]).toEqual([503, 'TIMEOUT']);
+    expect(Date.now() - t0).toBeLessThan(500);
     await sleep(80);
   });
 });
@@ -172,5 +185,44 @@ describe('endpoints', () => {
     expect(m.text).toMatch(
       /breakwater_http_request_duration_seconds_count\{method="GET",route="\/b",status_code="503"\} 1/,
     );
+  });
+});
+
+describe('staleIfError', () => {
+  test('copies a streamed Response up to maxBodyBytes, after the answer; a longer one, a 5xx and a POST are not kept', async () => {
+    const { app, bw } = make({ breakers: { down: { openFor: '1m' } } });
+    const { staleIfError } = await import('./index.js');
+    const route = bw.route({
+      circuitBreaker: 'down',
+      fallback: staleIfError({ maxAge: '1m', maxBodyBytes: 64 }),
+    });
+    const stream = (chunks: string[]) =>
+      new ReadableStream<Uint8Array>({
+        start(ctl) {
+          for (const c of chunks) ctl.enqueue(new TextEncoder().encode(c));
+          ctl.close();
+        },
+      });
+    let fail = false;
+    app.get('/small', route, (c) => c.body(stream(['ab', 'cd']), 200, { 'content-type': 'text/plain' }));
+    app.get('/big', route, (c) => c.body(stream(['x'.repeat(40), 'y'.repeat(40)]), 200));
+    app.get('/err', route, (c) => (fail ? c.json({ n: 2 }, 500) : c.json({ n: 1 }, 500)));
+    app.post('/post', route, (c) => c.json({ posted: true }));
+    const url = await listen(app);
+    expect((await request(url).get('/small')).text).toBe('abcd');
+    expect((await request(url).get('/big')).text).toHaveLength(80);
+    expect((await request(url).get('/err')).status).toBe(500);
+    expect((await request(url).post('/post')).status).toBe(200);
+    fail = true;
+    bw.breakers.get('down')!.open();
+    const small = await request(url).get('/small');
+    expect([small.status, small.text, small.headers['breakwater-fallback']]).toEqual([
+      200,
+      'abcd',
+      'circuit_open',
+    ]);
+    expect(small.headers['content-type']).toBe('text/plain');
+    for (const path of ['/big', '/err']) expect((await request(url).get(path)).status, path).toBe(503);
+    expect((await request(url).post('/post')).status).toBe(503);
   });
 });

@@ -4,6 +4,7 @@ import {
   type Clock,
   ConfigError,
   isBreakwaterError,
+  type Event as Listeners,
   type Pool,
   type PoolHealth,
   PoolQueueFullError,
@@ -22,6 +23,14 @@ import {
 } from '@breakwater/core/extend';
 import { Attempt, type AttemptHost, type AttemptResponse } from './Attempt.js';
 import type { BodyRules } from './bodyRules.js';
+import {
+  checkFallback,
+  coversError,
+  type HttpFallback,
+  type HttpFallbackEvent,
+  reasonOf,
+  toResponse,
+} from './fallback.js';
 import { HealthChecker } from './HealthChecker.js';
 import type { HttpResponse } from './HttpResponse.js';
 import { Origin } from './Origin.js';
@@ -102,6 +111,10 @@ export class HttpPool implements Pool, AttemptHost {
   /** The pacer every attempt takes a token from, with `pace` (its `onChange` tells how the pace adapts). */
   readonly pacer: Pacer | undefined;
   readonly events: Required<PoolEvents>;
+  /** Each fallback attempt: served (the call answered with its response) or failed (it declined or threw). */
+  readonly onFallback: Listeners<HttpFallbackEvent>;
+  private readonly fallback: HttpFallback | undefined;
+  private readonly fallbackEmitter = new Emitter<HttpFallbackEvent>();
   private readonly origins: Origin[];
   private readonly queue = new WaitQueue<Attempt>();
   private readonly random: () => number;
@@ -126,6 +139,8 @@ export class HttpPool implements Pool, AttemptHost {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.breaker = o.breaker;
+    this.fallback = o.fallback;
+    this.onFallback = this.fallbackEmitter.event;
     if (o.retry !== undefined) {
       const ro = o.retry;
       this.retry = new Retry(
@@ -174,11 +189,53 @@ export class HttpPool implements Pool, AttemptHost {
    * Sends a request; resolves with the whole response, body read (at most
    * `maxResponseSize`). With `stream: true`, resolves at the headers with the body as a
    * `Readable`: the call (its connection, its metrics and breaker verdict) ends with the body.
+   * With a `fallback` (the pool's or the request's), a call that would throw answers with
+   * the fallback's response instead, where it gives one.
    */
   request(opts: HttpRequestOptions & { stream: true }): Promise<HttpResponse<Readable>>;
   request(opts: HttpRequestOptions & { stream?: false }): Promise<HttpResponse>;
   request(opts: HttpRequestOptions): Promise<HttpResponse | HttpResponse<Readable>>;
-  async request(opts: HttpRequestOptions): Promise<AttemptResponse> {
+  request(opts: HttpRequestOptions): Promise<AttemptResponse> {
+    const own = opts?.fallback;
+    let fb: HttpFallback | false | undefined = this.fallback;
+    if (own !== undefined) {
+      try {
+        fb = checkFallback(own, 'request.fallback');
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    if (fb === undefined || fb === false) return this.send(opts);
+    const fallback = fb;
+    return this.send(opts).catch((e: unknown) => this.fallBack(fallback, e, opts));
+  }
+
+  /** The call failed with `e`: the fallback's response, or `e` thrown again when it declines. */
+  private async fallBack(fb: HttpFallback, e: unknown, opts: HttpRequestOptions): Promise<AttemptResponse> {
+    if (!coversError(e, opts)) throw e;
+    const reason = reasonOf(e);
+    let res: AttemptResponse | undefined;
+    try {
+      const a = await fb({
+        reason,
+        error: e,
+        pool: this.name,
+        method: opts.method ?? 'GET',
+        path: opts.path,
+        request: opts,
+        signal: opts.signal ?? opts.context?.signal,
+      });
+      res = toResponse(a, reason, opts.stream === true) as AttemptResponse | undefined;
+    } catch {
+      // A fallback that throws declines, as one that answers nothing.
+    }
+    if (this.fallbackEmitter.size > 0)
+      this.fallbackEmitter.fire({ reason, result: res === undefined ? 'failed' : 'served', error: e });
+    if (res === undefined) throw e;
+    return res;
+  }
+
+  private async send(opts: HttpRequestOptions): Promise<AttemptResponse> {
     if (!this.lifecycle.isOpen) throw this.count(this.lifecycle.closedError());
     const o = this.options;
     // NaN: nobody listens for durations.

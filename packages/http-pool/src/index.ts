@@ -11,6 +11,13 @@ export {
   PoolBodyTimeoutError,
   PoolResponseTooLargeError,
 } from './errors.js';
+export type {
+  HttpFallback,
+  HttpFallbackAnswer,
+  HttpFallbackContext,
+  HttpFallbackEvent,
+  HttpFallbackReason,
+} from './fallback.js';
 export { HttpPool, type HttpPoolStats, type RequestOutcome } from './HttpPool.js';
 export { HttpResponse, type ResponseHeaders } from './HttpResponse.js';
 export type { HealthCheckOptions, HttpPoolOptions, PassiveHealthOptions } from './options.js';

@@ -8,6 +8,7 @@ import {
   type RetryOptions,
 } from '@breakwater/core';
 import type { Dispatcher, Pool } from 'undici';
+import type { HttpFallback } from './fallback.js';
 import { type PaceOptions, type ResolvedPaceOptions, resolvePaceOptions } from './pacing/options.js';
 
 /** Active health checks: a request to `path` on a connection of its own, every `interval`. */
@@ -104,6 +105,14 @@ export interface HttpPoolOptions {
    * `Retry-After` unless `adaptive: false`. Default: none.
    */
   pace?: PaceOptions | false;
+  /**
+   * A response in place of a call's error (breaker open, queue full, timeout, upstream
+   * down, …): the call resolves with what it returns instead of throwing; `undefined`, a
+   * throw or a rejection declines and the call throws its own error. Responses the
+   * upstream gave (a 503 included) are not errors and never reach it; neither does the
+   * caller's own abort. A request's `fallback` replaces it (`false`: none). Default: none.
+   */
+  fallback?: HttpFallback;
   /** How long `close()` lets in-flight calls finish before destroying. Default `'10s'`. */
   closeTimeout?: Duration;
   /** Creates the traffic dispatcher of one origin (tests inject their own). Default: undici `Pool`. */
@@ -147,6 +156,7 @@ export interface ResolvedHttpPoolOptions {
   breaker: CircuitBreaker | undefined;
   retry: RetryOptions | undefined;
   pace: ResolvedPaceOptions | undefined;
+  fallback: HttpFallback | undefined;
   closeTimeoutMs: number;
   factory: ((origin: string, options: Pool.Options) => Dispatcher) | undefined;
 }
@@ -174,6 +184,7 @@ const KNOWN = [
   'circuitBreaker',
   'retry',
   'pace',
+  'fallback',
   'closeTimeout',
   'factory',
   'clock',
@@ -325,6 +336,8 @@ export function resolveHttpPoolOptions(raw: unknown): ResolvedHttpPoolOptions {
   if (o.retry !== undefined && o.retry !== false) retry = obj(o.retry, `${path}.retry`) as RetryOptions;
   if (o.factory !== undefined && typeof o.factory !== 'function')
     throw new ConfigError(`${path}.factory`, o.factory, 'a function');
+  if (o.fallback !== undefined && typeof o.fallback !== 'function')
+    throw new ConfigError(`${path}.fallback`, o.fallback, 'a function');
   const maxResponseSize = int(o.maxResponseSize, `${path}.maxResponseSize`, 10 * 1024 * 1024, 0); // 10 MiB
   const queueTimeoutMs = dur(o.queueTimeout, `${path}.queueTimeout`, 2_000, 1); // 2s
   const pace =
@@ -355,6 +368,7 @@ export function resolveHttpPoolOptions(raw: unknown): ResolvedHttpPoolOptions {
     breaker,
     retry,
     pace,
+    fallback: o.fallback as HttpFallback | undefined,
     closeTimeoutMs: dur(o.closeTimeout, `${path}.closeTimeout`, 10_000), // 10s
     factory: o.factory as ResolvedHttpPoolOptions['factory'],
   };

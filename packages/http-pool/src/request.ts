@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { type BreakwaterContext, ConfigError, type Duration } from '@breakwater/core';
 import type { Dispatcher } from 'undici';
+import type { HttpFallback } from './fallback.js';
 import type { CallPriority } from './pacing/priority.js';
 
 /**
@@ -72,6 +73,8 @@ export interface HttpRequestOptions {
    * `context`, else `normal`. Ignored by a pool without `pace`.
    */
   priority?: CallPriority;
+  /** This call's fallback, in place of the pool's (`false`: none for this call). See `HttpPoolOptions.fallback`. */
+  fallback?: HttpFallback | false;
 }
 
 /** Whether a body is a stream (a Readable, or any async iterable) rather than bytes or a value. */

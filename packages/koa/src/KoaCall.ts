@@ -1,13 +1,30 @@
 import type { Refusal } from '@breakwater/core';
 import {
+  endStream,
   GuardCall,
+  isStreamBody,
   onQueuedRequestGone,
+  type ProxySetting,
   promiseFor,
+  pumpBody,
   type RouteGuard,
+  type StreamSink,
   type WireAnswer,
+  watchResponse,
   writeAnswer,
 } from '@breakwater/core/adapter';
 import type { Context, Next } from 'koa';
+
+const PROXY = 'app.proxy';
+const PROXY_ADVICE = 'set app.proxy = true and app.maxIpsCount to the number of proxies in front of the app';
+const TRUST_NONE: ProxySetting = Object.freeze({ trust: 'none', option: PROXY, advice: PROXY_ADVICE });
+const TRUST_SOME: ProxySetting = Object.freeze({ trust: 'some', option: PROXY, advice: PROXY_ADVICE });
+const TRUST_ALL: ProxySetting = Object.freeze({
+  trust: 'all',
+  option: PROXY,
+  advice:
+    'set app.maxIpsCount to the number of proxies in front of the app, so ctx.ip is the address the nearest proxy saw',
+});
 
 /** Koa `onReject`: render the refusal yourself on `ctx`. */
 export type KoaOnReject = (refusal: Refusal, ctx: Context) => unknown;
@@ -24,7 +41,7 @@ const noop = (): void => {};
  * One Koa request under a route's guard. The middleware's promise settles when the guard
  * refuses, when the deadline answers for the handler, or when the handler ends.
  */
-export class KoaCall extends GuardCall {
+export class KoaCall extends GuardCall implements StreamSink {
   /** Settle `done`; set as the promise is made. */
   resolve: () => void = noop;
   reject: (e: unknown) => void = noop;
@@ -56,6 +73,13 @@ export class KoaCall extends GuardCall {
   clientIp(): string | undefined {
     // ctx.ip applies Koa's `app.proxy` setting.
     return this.ctx.ip;
+  }
+
+  override proxySetting(): ProxySetting | undefined {
+    const app = this.ctx.app;
+    if (app === undefined) return undefined;
+    // With app.proxy and no maxIpsCount, ctx.ip is the first X-Forwarded-For entry: the client's own say.
+    return app.proxy !== true ? TRUST_NONE : (app.maxIpsCount ?? 0) > 0 ? TRUST_SOME : TRUST_ALL;
   }
 
   header(name: string): string | undefined {
@@ -108,13 +132,47 @@ export class KoaCall extends GuardCall {
   }
 
   proceed(): void {
+    // Routes with timeout.firstByte/idle only: the others pay this one field check.
+    const stream = this.guard.engine.stream;
+    if (stream) watchResponse(this, this.ctx.res, this);
     let p: Promise<unknown>;
     try {
       p = this.next();
     } catch (e) {
       p = Promise.reject(e);
     }
-    p.then(this.onHandlerDone, this.onHandlerError);
+    if (stream) p.then(() => this.streamed(), this.onHandlerError);
+    else p.then(this.onHandlerDone, this.onHandlerError);
+  }
+
+  /**
+   * The handler of a streaming route returned. From here the response holds the call: its
+   * end ends it (the stream watch sees how), and should the deadline answer first, its
+   * close releases the slot. A stream or async iterable in `ctx.body` is written here.
+   */
+  private streamed(): void {
+    const ctx = this.ctx;
+    // Answered by the deadline, left by the client, or a failure a fallback may answer: as any route.
+    if (
+      !this.isRunning ||
+      (ctx.status >= 500 && !ctx.res.headersSent && this.guard.fallback?.covers('error') === true)
+    )
+      return this.onHandlerDone();
+    const res = ctx.res;
+    res.once('close', () => this.finish(0, undefined));
+    const body: unknown = ctx.body;
+    if (ctx.respond !== false && isStreamBody(body)) {
+      // Written by core, chunk by chunk, so an idle cut or the client leaving stops the source.
+      ctx.respond = false;
+      pumpBody(res, body);
+    }
+    this.resolve();
+  }
+
+  /** The stream stayed silent past `timeout.idle`: its body is terminated, Koa's answer off. */
+  cutStream(): void {
+    this.ctx.respond = false;
+    endStream(this.ctx.res);
   }
 
   timedOut(refusal: Refusal): void {

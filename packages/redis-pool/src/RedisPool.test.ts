@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { ConfigError, isConfigError } from '@breakwater/core';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
@@ -16,6 +17,14 @@ const up = await redisOrSkip('RedisPool');
 function uniqueName(label: string): string {
   return `bwtest-${label}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 }
+
+// `vitest -c vitest.ioredis6.config.ts` runs these suites again with `ioredis` resolved to
+// ioredis 6: make sure the pool really loaded that major.
+test.runIf(process.env.BW_IOREDIS === '6')('the pool runs on ioredis 6 in this run', () => {
+  const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => /[/\\]ioredis@\d/.test(k));
+  expect(loaded.length).toBeGreaterThan(0);
+  expect(loaded.every((k) => k.includes('ioredis@6.'))).toBe(true);
+});
 
 describe('options', () => {
   const bad: Array<[RedisPoolOptions, string]> = [

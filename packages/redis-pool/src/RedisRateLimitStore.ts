@@ -11,6 +11,8 @@ import { promiseFor } from '@breakwater/core/adapter';
 import {
   DeadlineList,
   type DeadlineNode,
+  type RateLimitBlock,
+  type RateLimitKeyState,
   type RateLimitWindow,
   REJECTED,
   rateLimitAlgorithms,
@@ -21,7 +23,17 @@ import { withTimeout } from './connection.js';
 import { StoreUnavailableError } from './errors.js';
 import { Leases } from './Leases.js';
 import type { RedisPool } from './RedisPool.js';
-import { buildScript, MAX_WINDOWS, type RateLimitScript } from './script.js';
+import {
+  buildRefundScript,
+  buildScript,
+  fingerprint,
+  MAX_WINDOWS,
+  PEEK_LUA,
+  PEEK_SHA,
+  type RateLimitScript,
+  stateBytes,
+  windowsByFingerprint,
+} from './script.js';
 import {
   ioredisBackend,
   isIoredis,
@@ -75,7 +87,9 @@ export interface RedisRateLimitStoreOptions {
    * per window), and no unit is spent more than `ttl` after Redis granted it. Near the
    * limit (Redis refuses a lease) requests are decided by Redis one by one. Unspent units
    * expire with the lease: a key used by many instances sees fewer admissions, never more
-   * than the bound.
+   * than the bound. A limiter with `block` is decided by Redis one request at a time (a
+   * lease refuses locally, where refusals would not count towards a block); `count`'s
+   * give-back always goes to Redis.
    */
   lease?: { size: number; ttl: Duration };
   /** Decide by this clock instead of Redis's (`TIME`). For tests only: instances' clocks differ. */
@@ -150,6 +164,7 @@ const DEFAULT_BREAKER: CircuitBreakerOptions = {
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly prefix: string;
+  readonly supportsBlock = true;
   readonly timeoutMs: number;
   /**
    * The store's breaker: watch it (`onStateChange`) for alerts. On a Cluster with breaker
@@ -166,6 +181,9 @@ export class RedisRateLimitStore implements RateLimitStore {
   private readonly masterBreaker: CircuitBreakerOptions | undefined;
   private readonly byMaster = new Map<string, CircuitBreaker>();
   private readonly scripts = new WeakMap<readonly RateLimitWindow[], RateLimitScript>();
+  /** Scripts with `block`, by windows (a limiter's windows come with one block setting). */
+  private readonly blockScripts = new WeakMap<readonly RateLimitWindow[], RateLimitScript>();
+  private readonly refundScripts = new WeakMap<readonly RateLimitWindow[], { lua: string; sha: string }>();
   /** The timeouts of the calls in flight, on the real clock whatever `clock` says. */
   private readonly deadlines = new DeadlineList(systemClock);
   /** Calls past their deadline, given the loop's next turn to read a waiting reply. */
@@ -287,11 +305,17 @@ export class RedisRateLimitStore implements RateLimitStore {
    * {@link StoreUnavailableError} on timeout, Redis failure, an open breaker, or before
    * the client was ever ready (`not_ready`).
    */
-  consume(key: string, windows: readonly RateLimitWindow[], cost: number): Promise<RateLimitDecision> {
+  consume(
+    key: string,
+    windows: readonly RateLimitWindow[],
+    cost: number,
+    block?: RateLimitBlock,
+  ): Promise<RateLimitDecision> {
     if (!(cost >= 0 && cost < Number.POSITIVE_INFINITY))
       return Promise.reject(new RangeError(`cost: expected a finite number >= 0, got ${cost}`));
-    if (this.leases !== undefined) return this.leases.consume(key, windows, cost);
-    return this.decideFor(key, windows, cost);
+    // A lease spends and refuses locally, where Redis would not count refusals towards a block.
+    if (this.leases !== undefined && block === undefined) return this.leases.consume(key, windows, cost);
+    return this.decideFor(key, windows, cost, block);
   }
 
   /** One decision by Redis (or the refusal that stands for it). */
@@ -299,15 +323,90 @@ export class RedisRateLimitStore implements RateLimitStore {
     key: string,
     windows: readonly RateLimitWindow[],
     cost: number,
+    block?: RateLimitBlock,
   ): Promise<RateLimitDecision> {
     let script: RateLimitScript;
     try {
-      script = this.scriptFor(windows);
+      script = block === undefined ? this.scriptFor(windows) : this.blockScriptFor(windows, block);
     } catch (e) {
       return Promise.reject(e);
     }
-    if (!this.wasReady && !this.pollReady()) return this.beforeReady(key, script, windows, cost);
-    return this.decide(key, script, windows, cost);
+    if (!this.wasReady && !this.pollReady()) return this.beforeReady(key, script, windows, cost, block);
+    return this.decide(key, script, windows, cost, block);
+  }
+
+  /**
+   * Gives `cost` back to `key` in every window, in one atomic script call (see
+   * `RateLimitStore.refund`). Rejects like a decision on timeout or Redis failure; the
+   * store's breaker is neither asked nor charged (a refund is never on a request's path).
+   */
+  async refund(key: string, windows: readonly RateLimitWindow[], cost: number): Promise<void> {
+    if (!(cost > 0 && cost < Number.POSITIVE_INFINITY)) return;
+    let s = this.refundScripts.get(windows);
+    if (s === undefined) this.refundScripts.set(windows, (s = buildRefundScript(windows)));
+    await this.runOnce(s.lua, s.sha, this.redisKey(key), String(cost));
+  }
+
+  /**
+   * `key`'s state by Redis's clock, without changing it; undefined when Redis holds none.
+   * Windows are read by the settings that wrote them (a `limit` function's limits, when this
+   * process has seen them), else as `windows` says.
+   */
+  async get(
+    key: string,
+    windows: readonly RateLimitWindow[],
+    block?: RateLimitBlock,
+  ): Promise<RateLimitKeyState | undefined> {
+    const reply = await this.runOnce(PEEK_LUA, PEEK_SHA, this.redisKey(key), '0');
+    const b = Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength);
+    if (b.length < 8) throw new Error('unexpected reply from the rate-limit peek script');
+    const now = b.readDoubleLE(0);
+    const n = windows.length;
+    const size = stateBytes(n);
+    const raw = b.subarray(8);
+    if ((raw.length !== size && raw.length !== size + 32) || !(raw.readDoubleLE(0) > now)) return undefined;
+    const s: number[] = [];
+    const ws: RateLimitWindow[] = [];
+    for (let i = 0; i < n; i++) {
+      const o = 32 + 32 * i;
+      const fp = raw.readDoubleLE(o);
+      const w = windows[i]!;
+      const known = fingerprint(w) === fp ? w : windowsByFingerprint.get(fp);
+      if (known === undefined) {
+        // Settings this process never built a script for: the window reads as fresh.
+        s.push(
+          w.algorithm === 'token-bucket' ? w.burst : 0,
+          now - (w.algorithm === 'token-bucket' ? 0 : now % w.windowMs),
+          0,
+        );
+        ws.push(w);
+      } else {
+        s.push(raw.readDoubleLE(o + 8), raw.readDoubleLE(o + 16), raw.readDoubleLE(o + 24));
+        ws.push(known === w ? w : { ...known, name: w.name });
+      }
+    }
+    if (raw.length === size + 32) for (let k = 0; k < 4; k++) s.push(raw.readDoubleLE(size + 8 * k));
+    return rateLimitAlgorithms.stateOf(s, ws, block, now);
+  }
+
+  /** One script call outside the decision path (refund, get): EVALSHA, EVAL after NOSCRIPT, a timeout. */
+  private async runOnce(lua: string, sha: string, rk: string, arg: string): Promise<Uint8Array> {
+    const now = this.clock === undefined ? undefined : String(this.clock.now());
+    const run = (reload: boolean) =>
+      withTimeout(
+        Promise.resolve(this.backend.run(lua, sha, reload, rk, arg, now)),
+        this.timeoutMs,
+        () => new StoreUnavailableError('timeout'),
+      );
+    try {
+      return await run(false);
+    } catch (e) {
+      if (e instanceof Error && e.message.startsWith('NOSCRIPT')) {
+        this.counts.scriptLoads++;
+        return run(true);
+      }
+      throw e;
+    }
   }
 
   /** Forgets `key` in every window (and the lease held for it here). */
@@ -335,6 +434,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     script: RateLimitScript,
     windows: readonly RateLimitWindow[],
     cost: number,
+    block?: RateLimitBlock,
   ): Promise<RateLimitDecision> {
     const rk = this.redisKey(key);
     const breaker = this.breakerOfRedisKey(rk);
@@ -343,7 +443,7 @@ export class RedisRateLimitStore implements RateLimitStore {
       this.counts.shortCircuited++;
       return Promise.reject(new StoreUnavailableError('circuit_open', undefined, breaker.retryAfterMs()));
     }
-    const call = new Call(this.expire, script, breaker, ticket, windows, cost);
+    const call = new Call(this.expire, script, breaker, ticket, windows, cost, block);
     this.deadlines.add(call, call.start + this.timeoutMs);
     const now = this.clock === undefined ? undefined : String(this.clock.now());
     this.send(call, rk, String(cost), now, false);
@@ -389,6 +489,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     script: RateLimitScript,
     windows: readonly RateLimitWindow[],
     cost: number,
+    block: RateLimitBlock | undefined,
   ): Promise<RateLimitDecision> {
     this.backend.connect();
     if (this.startupWaitMs === 0) {
@@ -401,7 +502,7 @@ export class RedisRateLimitStore implements RateLimitStore {
         clearTimeout(t);
         const i = this.readyWaiters.indexOf(wake);
         if (i >= 0) this.readyWaiters.splice(i, 1);
-        if (this.pollReady()) this.decide(key, script, windows, cost).then(resolve, reject);
+        if (this.pollReady()) this.decide(key, script, windows, cost, block).then(resolve, reject);
         else {
           this.counts.notReady++;
           reject(new StoreUnavailableError('not_ready'));
@@ -438,7 +539,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     if (call.overdue) this.counts.lagExcused++;
     let d: RateLimitDecision;
     try {
-      d = decisionOf(buf, call.windows, call.cost, call.script.replyBytes);
+      d = decisionOf(buf, call.windows, call.cost, call.script.replyBytes, call.block);
     } catch (e) {
       this.fail(call, e, true);
       return;
@@ -505,6 +606,22 @@ export class RedisRateLimitStore implements RateLimitStore {
     }
     return s;
   }
+
+  /** {@link scriptFor} with `block` (its settings are part of the script). */
+  private blockScriptFor(windows: readonly RateLimitWindow[], block: RateLimitBlock): RateLimitScript {
+    let s = this.blockScripts.get(windows);
+    if (s === undefined) {
+      const id = `${windows.map((w) => `${w.algorithm}:${w.limit}:${w.windowMs}:${w.burst}`).join('|')}#${block.after}:${block.forMs}:${block.growth}:${block.maxMs}:${block.windowMs}`;
+      s = scriptsBySettings.get(id);
+      if (s === undefined) {
+        s = buildScript(windows, block);
+        if (scriptsBySettings.size >= 1000) scriptsBySettings.clear();
+        scriptsBySettings.set(id, s);
+      }
+      this.blockScripts.set(windows, s);
+    }
+    return s;
+  }
 }
 
 /** Scripts by window settings, shared by every store in the process. */
@@ -536,6 +653,7 @@ class Call implements DeadlineNode {
     readonly ticket: number,
     readonly windows: readonly RateLimitWindow[],
     readonly cost: number,
+    readonly block: RateLimitBlock | undefined,
   ) {
     this.promise = promiseFor(this);
   }
@@ -558,6 +676,7 @@ function decisionOf(
   windows: readonly RateLimitWindow[],
   cost: number,
   bytes: number,
+  block?: RateLimitBlock,
 ): RateLimitDecision {
   const b = Buffer.isBuffer(reply)
     ? reply
@@ -599,6 +718,21 @@ function decisionOf(
         : fullResetMs(s, o, w, now);
     d.resetMs[i] = reset;
     if (refused && reset > d.retryAfterMs) d.retryAfterMs = reset;
+  }
+  if (block !== undefined) {
+    // The block's `until` follows the windows: in a block (or at its start) every window says when it ends.
+    const until = b.readDoubleLE(32 + 32 * n + 16);
+    if (until > now) {
+      const blocked = until - now;
+      d.violated = [];
+      for (let i = 0; i < n; i++) {
+        d.remaining[i] = 0;
+        d.resetMs[i] = blocked;
+        d.violated.push(i);
+      }
+      d.retryAfterMs = blocked;
+      d.blockedMs = blocked;
+    }
   }
   return d;
 }

@@ -1,6 +1,7 @@
 /**
  * @breakwater/redis-pool: a health-checked Redis pool (ioredis + generic-pool) and the
- * Redis rate-limit store that lets many instances share one limit.
+ * Redis rate-limit store that lets many instances share one limit, and the Redis store of
+ * `staleIfError` copies that lets them share their last good answers.
  *
  * ```ts
  * import { RedisPool, RedisRateLimitStore } from '@breakwater/redis-pool';
@@ -35,4 +36,9 @@ export {
   type RedisRateLimitStoreOptions,
   type RedisRateLimitStoreStats,
 } from './RedisRateLimitStore.js';
+export {
+  RedisStaleStore,
+  type RedisStaleStoreOptions,
+  type RedisStaleStoreStats,
+} from './RedisStaleStore.js';
 export type { ScriptClient } from './scriptClient.js';

@@ -4,6 +4,7 @@ import type { BulkheadStats } from '../bulkhead/Bulkhead.js';
 import type { ChaosState } from '../chaos/Chaos.js';
 import type { ChaosControl } from '../chaos/ChaosControl.js';
 import type { RouteGuard } from '../guard/RouteGuard.js';
+import { RouteLimits } from '../guard/RouteLimits.js';
 import { listPools } from '../metrics/listPools.js';
 import type { LoadShedder } from '../overload/LoadShedder.js';
 import type { PoolManager } from '../pools/PoolManager.js';
@@ -66,15 +67,19 @@ const ACTIONS: readonly AdminAction[] = ['reset', 'open', 'close'];
 /**
  * The operator's view of one Breakwater instance: `GET` lists every breaker, bulkhead,
  * limiter and pool with live state and stats; `POST` with `{ "breaker": name, "action":
- * "reset" | "open" | "close" }` (JSON, form or query string) acts on a breaker.
+ * "reset" | "open" | "close" }` (JSON, form or query string) acts on a breaker. `GET` with
+ * `?route=<name>&key=<key>` answers that key's rate-limit state on the route (`state: null`
+ * when the store holds none), and `DELETE` with the same parameters forgets it.
  *
  * It has no authentication of its own: mount it behind your own check (see the adapters).
  */
 export class AdminApi {
   private readonly tallies = new Map<string, { allowed: number; limited: number }>();
   private readonly seenLimiters = new WeakSet<object>();
+  private readonly limits: RouteLimits;
 
   constructor(private readonly core: AdminHost) {
+    this.limits = new RouteLimits(core);
     for (const g of core.guards) this.addGuard(g);
     core.onGuard((g) => this.addGuard(g));
   }
@@ -119,11 +124,14 @@ export class AdminApi {
   /** Answers one request; never throws (a bad request is a 4xx). */
   async handle(req: AdminRequest): Promise<EndpointAnswer> {
     const method = req.method.toUpperCase();
+    const q = req.query;
+    if (method === 'DELETE' || ((method === 'GET' || method === 'HEAD') && q?.route !== undefined))
+      return this.limitKey(method, q);
     if (method === 'GET' || method === 'HEAD') return json(200, this.snapshot());
     if (method !== 'POST') {
       return {
         ...json(405, { error: 'method not allowed' }),
-        headers: [...JSON_HEADERS, ['Allow', 'GET, POST']],
+        headers: [...JSON_HEADERS, ['Allow', 'GET, POST, DELETE']],
       };
     }
     let params: Record<string, unknown>;
@@ -142,6 +150,30 @@ export class AdminApi {
     if (breaker === undefined) return json(404, { error: 'no such breaker' });
     breaker[action as AdminAction]();
     return json(200, { name: breaker.name, action, state: breaker.state, stats: breaker.stats });
+  }
+
+  /** `GET`/`DELETE ?route=&key=`: one key's rate-limit state, read or forgotten. */
+  private async limitKey(method: string, q: Record<string, unknown> | undefined): Promise<EndpointAnswer> {
+    const route = q?.route;
+    const key = q?.key;
+    if (typeof route !== 'string' || route.length === 0)
+      return json(400, { error: 'route must name a route with a rate limit' });
+    if (typeof key !== 'string') return json(400, { error: 'key must be the rate-limit key' });
+    if (this.limits.limiterOf(route) === undefined)
+      return json(404, { error: 'no such route with a rate limit' });
+    try {
+      if (method === 'DELETE') {
+        await this.limits.reset(route, key);
+        return json(200, { route, key, reset: true });
+      }
+      const state = await this.limits.get(route, key);
+      return json(200, { route, key, state: state ?? null });
+    } catch (e) {
+      // The store failed (Redis down): the operator learns so, without the key's secrets.
+      return json(503, {
+        error: `the rate-limit store failed: ${e instanceof Error ? e.message : String(e)}`,
+      });
+    }
   }
 
   private async bodyOf(req: AdminRequest): Promise<Record<string, unknown>> {

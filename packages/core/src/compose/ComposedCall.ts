@@ -1,16 +1,24 @@
 import type { Engine } from '../engine/Engine.js';
 import { EngineCall } from '../engine/EngineCall.js';
 import { Phase, Refused } from '../engine/phase.js';
-import { BulkheadRejectedError, CircuitOpenError, RateLimitedError, TimeoutError } from '../errors.js';
+import {
+  BulkheadRejectedError,
+  CircuitOpenError,
+  RateLimitError,
+  RateLimitedError,
+  TimeoutError,
+} from '../errors.js';
 import type { Retry } from '../retry/Retry.js';
 import type { Timeout } from '../timeout/Timeout.js';
 import { neverAbortedSignal } from '../util/signal.js';
+import type { ComposedFallbackReason, ComposedFallbackRunner } from './ComposedFallback.js';
 
 /** What a call needs of its {@link ComposedPolicy} (which implements it). */
 export interface ComposedOwner {
   readonly engine: Engine;
   readonly timeout: Timeout | undefined;
   readonly retry: Retry | undefined;
+  readonly fallback: ComposedFallbackRunner | undefined;
 }
 
 /** What the work receives from a composed policy (`compose()`). */
@@ -76,15 +84,22 @@ export class ComposedCall<T> extends EngineCall implements ComposedContext {
   onRefused(why: Refused, retryAfterMs: number): void {
     this.unlisten();
     const e = this.engine;
-    this.reject(
+    this.refuse(
+      why === Refused.RateLimited || why === Refused.LimitError
+        ? 'rate_limited'
+        : why === Refused.CircuitOpen
+          ? 'circuit_open'
+          : 'bulkhead_full',
       why === Refused.RateLimited
         ? new RateLimitedError(retryAfterMs)
-        : why === Refused.CircuitOpen
-          ? new CircuitOpenError(e.breaker!.name, retryAfterMs)
-          : new BulkheadRejectedError(
-              e.bulkhead!.name,
-              why === Refused.QueueTimeout ? 'queue_timeout' : 'full',
-            ),
+        : why === Refused.LimitError
+          ? new RateLimitError(e.limiter!.name)
+          : why === Refused.CircuitOpen
+            ? new CircuitOpenError(e.breaker!.name, retryAfterMs)
+            : new BulkheadRejectedError(
+                e.bulkhead!.name,
+                why === Refused.QueueTimeout ? 'queue_timeout' : 'full',
+              ),
     );
   }
 
@@ -109,7 +124,7 @@ export class ComposedCall<T> extends EngineCall implements ComposedContext {
     const timeout = this.owner.timeout!;
     const error = new TimeoutError(timeout.timeoutMs);
     timeout.timedOut();
-    this.reject(error);
+    this.refuse('timeout', error);
     return error;
   }
 
@@ -146,8 +161,15 @@ export class ComposedCall<T> extends EngineCall implements ComposedContext {
     else this.finish(statusOf(value), undefined, value);
     if (!answering) return;
     this.unlisten();
-    if (failed) this.reject(value);
+    if (failed) this.refuse('error', value);
     else this.resolve(value as T);
+  }
+
+  /** Rejects with `error`, unless the fallback answers for `reason` (one branch without one). */
+  private refuse(reason: ComposedFallbackReason, error: unknown): void {
+    const fb = this.owner.fallback;
+    if (fb === undefined) this.reject(error);
+    else fb.settle(this as ComposedCall<unknown>, reason, error, this.key, this.parent);
   }
 
   /** The caller's signal aborted (the EventListener object protocol). */

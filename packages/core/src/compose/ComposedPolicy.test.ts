@@ -5,6 +5,7 @@ import {
   BulkheadRejectedError,
   CircuitOpenError,
   ConfigError,
+  RateLimitError,
   RateLimitedError,
   TimeoutError,
 } from '../errors.js';
@@ -76,6 +77,36 @@ describe('compose', () => {
     await expect(p.execute(fn, { key: 'b' })).resolves.toBe(1);
     expect(fn).toHaveBeenCalledTimes(2);
     expect(b.stats.calls).toBe(2);
+  });
+
+  test('a limit function that fails refuses with RateLimitError, reason rate_limited, before the work', async () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const limits: Array<() => unknown> = [
+      () => {
+        throw new Error('plan lookup failed');
+      },
+      () => Promise.reject(new Error('plan lookup failed')),
+    ];
+    for (const limit of limits) {
+      const reasons: string[] = [];
+      const fn = vi.fn(() => 'ran');
+      const p = compose({
+        rateLimit: new RateLimiter({ limit, window: '1s' } as never),
+        fallback: ({ reason }) => {
+          reasons.push(reason);
+          throw new Error('no fallback here');
+        },
+        fallbackOn: ['rate_limited'],
+      });
+      const plain = compose({ rateLimit: new RateLimiter({ limit, window: '1s' } as never) });
+      const refused = await plain.execute(fn).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(RateLimitError);
+      expect((refused as RateLimitError).code).toBe('RATE_LIMIT_ERROR');
+      await p.execute(fn).catch(() => {});
+      expect(reasons).toEqual(['rate_limited']);
+      expect(fn).not.toHaveBeenCalled();
+    }
+    warn.mockRestore();
   });
 
   test('an asynchronous store is awaited, and a caller who left meanwhile is not run', async () => {

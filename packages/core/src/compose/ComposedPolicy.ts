@@ -6,18 +6,36 @@ import { RateLimiter } from '../rate-limit/RateLimiter.js';
 import { Retry } from '../retry/Retry.js';
 import { Timeout } from '../timeout/Timeout.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import type { Event } from '../util/events.js';
 import { promiseFor } from '../util/promiseFor.js';
 import { neverAbortedSignal } from '../util/signal.js';
 import { expectObject } from '../util/validate.js';
 import { ComposedCall, type ComposedContext, type ComposedOwner, type ComposedWork } from './ComposedCall.js';
+import {
+  type ComposedFallback,
+  type ComposedFallbackContext,
+  type ComposedFallbackEvent,
+  type ComposedFallbackReason,
+  ComposedFallbackRunner,
+} from './ComposedFallback.js';
 
 /** The policies a {@link ComposedPolicy} applies, each optional; named as a route's options are. */
-export interface ComposedPolicies {
+export interface ComposedPolicies<F = never> {
   rateLimit?: RateLimiter<any> | undefined;
   circuitBreaker?: CircuitBreaker | undefined;
   bulkhead?: Bulkhead | undefined;
   timeout?: Timeout | undefined;
   retry?: Retry | undefined;
+  /**
+   * A value in place of a refusal or a failure: the call resolves with what it returns (or
+   * resolves with) instead of rejecting. Async allowed. A fallback that throws or rejects
+   * declines: the call rejects with its own error (the refusal, the timeout, what the work
+   * threw), never the fallback's. The policies record the call as they would without it.
+   * The caller's own abort is never handed to it.
+   */
+  fallback?: ComposedFallback<F> | undefined;
+  /** The reasons the fallback answers for. Default every one but `'rate_limited'`. */
+  fallbackOn?: readonly ComposedFallbackReason[] | undefined;
 }
 
 /** Per-call options of {@link ComposedPolicy.execute}. */
@@ -29,6 +47,9 @@ export interface ComposedExecuteOptions {
   /** Units the call takes from the rate limit. Default 1. */
   cost?: number | undefined;
 }
+
+/** Options that are not policies. */
+const OTHER = new Set(['fallback', 'fallbackOn']);
 
 const KINDS = {
   rateLimit: RateLimiter,
@@ -59,7 +80,7 @@ const KINDS = {
  * const user = await policy.execute(({ signal }) => fetchUser(id, { signal }));
  * ```
  */
-export class ComposedPolicy implements ComposedOwner {
+export class ComposedPolicy<F = never> implements ComposedOwner {
   readonly limiter: RateLimiter<any> | undefined;
   readonly breaker: CircuitBreaker | undefined;
   readonly bulkhead: Bulkhead | undefined;
@@ -69,10 +90,15 @@ export class ComposedPolicy implements ComposedOwner {
   readonly clock: Clock;
   /** @internal The admission engine the calls run through. */
   readonly engine: Engine;
+  /** @internal The fallback, when given. */
+  readonly fallback: ComposedFallbackRunner | undefined;
+  /** Each fallback attempt: served (the call resolved with its value) or failed (it threw). */
+  readonly onFallback: Event<ComposedFallbackEvent>;
 
-  constructor(policies: ComposedPolicies, path = 'compose') {
+  constructor(policies: ComposedPolicies<F>, path = 'compose') {
     const o = expectObject(policies, path);
     for (const [k, v] of Object.entries(o)) {
+      if (OTHER.has(k)) continue;
       const kind = KINDS[k as keyof typeof KINDS];
       if (kind === undefined)
         throw new ConfigError(
@@ -88,6 +114,11 @@ export class ComposedPolicy implements ComposedOwner {
     this.bulkhead = policies.bulkhead;
     this.timeout = policies.timeout;
     this.retry = policies.retry;
+    if (policies.fallback !== undefined)
+      this.fallback = new ComposedFallbackRunner(policies.fallback, policies.fallbackOn, path);
+    else if (policies.fallbackOn !== undefined)
+      throw new ConfigError(`${path}.fallback`, undefined, 'a function, with fallbackOn set');
+    this.onFallback = this.fallback?.onFallback ?? noEvent;
     this.clock = this.timeout?.clock ?? systemClock;
     this.engine = new Engine(
       {
@@ -107,14 +138,15 @@ export class ComposedPolicy implements ComposedOwner {
   /**
    * Runs `fn` through the policies. Rejects with the refusing policy's error
    * (`RateLimitedError`, `CircuitOpenError`, `BulkheadRejectedError`, `TimeoutError`),
-   * the caller's abort reason, or what `fn` finally threw. `fn` gets a context whose
-   * `signal` aborts at the deadline or with the caller's signal (built only if read).
+   * the caller's abort reason, or what `fn` finally threw; with a `fallback`, resolves with
+   * its value instead where it answers. `fn` gets a context whose `signal` aborts at the
+   * deadline or with the caller's signal (built only if read).
    */
-  execute<T>(fn: ComposedWork<T>, options?: ComposedExecuteOptions): Promise<T> {
+  execute<T>(fn: ComposedWork<T>, options?: ComposedExecuteOptions): Promise<T | F> {
     const signal = options?.signal ?? neverAbortedSignal;
     // AbortSignal's getters check their receiver: the common case skips them.
     if (signal !== neverAbortedSignal && signal.aborted) return Promise.reject(signal.reason);
-    const call = new ComposedCall<T>(this, fn, signal, options?.key ?? '*', options?.cost ?? 1);
+    const call = new ComposedCall<T | F>(this, fn, signal, options?.key ?? '*', options?.cost ?? 1);
     const promise = promiseFor(call);
     call.start();
     return promise;
@@ -122,8 +154,17 @@ export class ComposedPolicy implements ComposedOwner {
 }
 
 /** Composes policies into one; see {@link ComposedPolicy}. */
-export function compose(policies: ComposedPolicies): ComposedPolicy {
-  return new ComposedPolicy(policies);
+export function compose<F = never>(policies: ComposedPolicies<F>): ComposedPolicy<F> {
+  return new ComposedPolicy<F>(policies);
 }
 
-export type { ComposedContext, ComposedWork };
+const noEvent: Event<ComposedFallbackEvent> = () => ({ dispose() {} });
+
+export type {
+  ComposedContext,
+  ComposedFallback,
+  ComposedFallbackContext,
+  ComposedFallbackEvent,
+  ComposedFallbackReason,
+  ComposedWork,
+};

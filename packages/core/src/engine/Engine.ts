@@ -6,6 +6,7 @@ import type { AdaptiveTimeout } from '../timeout/adaptive/AdaptiveTimeout.js';
 import { DeadlineList } from '../timeout/DeadlineList.js';
 import type { Clock } from '../util/clock.js';
 import type { CallInterceptor } from './interceptor.js';
+import { StreamStats } from './StreamStats.js';
 
 /** When a call's deadline starts. */
 export type DeadlineStart = 'admission' | 'slot';
@@ -42,6 +43,14 @@ export interface EngineSteps {
    * that hands an error to `next()` after the client has gone reports nothing).
    */
   abandonedSlot?: 'end' | 'deadline' | undefined;
+  /**
+   * True: answers may stream. The deadline then bounds the time to the answer's headers
+   * (the front end's stream watch unlinks it when they go out), and the call holds its slot
+   * until the stream ends. Default false: the deadline bounds the whole answer.
+   */
+  stream?: boolean | undefined;
+  /** With `stream`: the longest silence between two writes of a streaming answer, in ms. */
+  idleMs?: number | undefined;
 }
 
 /**
@@ -69,6 +78,14 @@ export class Engine {
   readonly abandonedUntilDeadline: boolean;
   /** Mutable: chaos may be enabled on a route at run time. */
   interceptor: CallInterceptor<any> | undefined;
+  /** Answers may stream: the deadline bounds the time to the headers. */
+  readonly stream: boolean;
+  /** The longest silence between two writes of a streaming answer (ms), if bounded. */
+  readonly idleMs: number | undefined;
+  /** Streams' idle deadlines; present exactly when `idleMs` is. */
+  readonly idleDeadlines: DeadlineList | undefined;
+  /** Counts of the streams that started; present exactly when `stream` is. */
+  readonly streamStats: StreamStats | undefined;
 
   constructor(
     steps: EngineSteps,
@@ -88,6 +105,12 @@ export class Engine {
     this.deadlines =
       this.timeoutMs === undefined ? undefined : new DeadlineList(clock, steps.deadlineSlackMs ?? 1);
     this.limiterSharesClock = this.limiter?.clock === clock;
+    this.stream = steps.stream === true;
+    this.idleMs = this.stream ? steps.idleMs : undefined;
+    // One list for every stream of the route: an idle bound is one length, so it stays in order.
+    this.idleDeadlines =
+      this.idleMs === undefined ? undefined : new DeadlineList(clock, steps.deadlineSlackMs ?? 1);
+    this.streamStats = this.stream ? new StreamStats() : undefined;
   }
 
   /** The deadline's length for a call starting now (adaptive or fixed), if there is one. */

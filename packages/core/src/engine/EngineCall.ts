@@ -2,7 +2,8 @@ import { type CircuitBreaker, REJECTED } from '../breaker/CircuitBreaker.js';
 import { outcomeOf } from '../bulkhead/adaptive/LimitAlgorithm.js';
 import type { Bulkhead } from '../bulkhead/Bulkhead.js';
 import type { BulkheadWaiter } from '../bulkhead/WaiterQueue.js';
-import type { RateLimitDecision } from '../rate-limit/types.js';
+import type { RateLimitCharge, RateLimiter } from '../rate-limit/RateLimiter.js';
+import type { RateLimitDecision, RateLimitWindow } from '../rate-limit/types.js';
 import type { DeadlineNode } from '../timeout/DeadlineList.js';
 import { abortLazy, type LazyAbort, lazySignal } from '../util/signal.js';
 import type { Engine } from './Engine.js';
@@ -43,6 +44,8 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
   private ticket = -1;
   /** The bulkhead this call holds a slot of, while it holds one. */
   private slotOf: Bulkhead | undefined = undefined;
+  /** What the call owes its rate limit under `count: 'failed' | 'succeeded'`, until settled. */
+  private charge: RateLimitCharge | undefined = undefined;
   // DeadlineNode
   deadlineAt = 0;
   dlPrev: DeadlineNode | null = null;
@@ -130,6 +133,7 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
     }
     const limiter = e.limiter;
     if (limiter === undefined) return this.admit(now);
+    if (limiter.special) return this.limitSpecial(limiter, now);
     // No key or no valid cost (the application's function threw): fail open, not with a crash.
     const key = this.limitKey();
     if (key === undefined) return this.admit(now);
@@ -152,6 +156,110 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
       (w) => this.verdict(w, e.clock.now()),
       () => this.verdict(-1, e.clock.now()),
     );
+  }
+
+  /** A limiter with `skip`, a `limit` function or `count`: off the path of plain limits. */
+  private limitSpecial(limiter: RateLimiter<any>, now: number): void {
+    if (limiter.perRequest) return this.limitRequest(limiter, now);
+    const key = this.limitKey();
+    if (key === undefined) return this.admit(now);
+    const cost = this.limitCost();
+    if (!(cost >= 0)) return this.admit(now);
+    this.consumeWith(limiter, key, cost, limiter.windows, now);
+  }
+
+  /**
+   * A limiter that asks per request (`skip`, a `limit` function): skipped requests pass
+   * uncounted and without headers; a limit that cannot be had refuses (never unlimited).
+   */
+  private limitRequest(limiter: RateLimiter<any>, now: number): void {
+    const skip = limiter.skipOf(this.nativeRequest());
+    if (skip === true) return this.admit(now);
+    if (skip === false) return this.limitWindows(limiter, now);
+    skip.then((s) => {
+      if (this.phase !== Phase.Limiting) return;
+      const t = this.engine.clock.now();
+      if (s) this.admit(t);
+      else this.limitWindows(limiter, t);
+    });
+  }
+
+  private limitWindows(limiter: RateLimiter<any>, now: number): void {
+    const key = this.limitKey();
+    if (key === undefined) return this.admit(now);
+    const cost = this.limitCost();
+    if (!(cost >= 0)) return this.admit(now);
+    const ws = limiter.windowsOf(this.nativeRequest());
+    if (ws === undefined) return this.limitFailed();
+    if (typeof (ws as Promise<unknown>).then !== 'function')
+      return this.consumeWith(limiter, key, cost, ws as readonly RateLimitWindow[], now);
+    (ws as Promise<readonly RateLimitWindow[] | undefined>).then((w) => {
+      if (this.phase !== Phase.Limiting) return;
+      if (w === undefined) this.limitFailed();
+      else this.consumeWith(limiter, key, cost, w, this.engine.clock.now());
+    });
+  }
+
+  private consumeWith(
+    limiter: RateLimiter<any>,
+    key: string,
+    cost: number,
+    ws: readonly RateLimitWindow[],
+    now: number,
+  ): void {
+    const e = this.engine;
+    const d = limiter.consumeIn(key, cost, e.limiterSharesClock ? now : undefined, ws);
+    if (limiter.count !== 'all') return this.charged(limiter, key, cost, d, now);
+    if (typeof (d as Promise<RateLimitDecision>).then !== 'function')
+      return this.decided(d as RateLimitDecision, now);
+    (d as Promise<RateLimitDecision>).then(
+      (v) => this.decided(v, e.clock.now()),
+      () => this.decided(undefined, e.clock.now()),
+    );
+  }
+
+  /** The limit could not be had (a `limit` function failed): refused, `RATE_LIMIT_ERROR`. */
+  private limitFailed(): void {
+    this.phase = Phase.Done;
+    this.onRefused(Refused.LimitError, 0, undefined);
+  }
+
+  /**
+   * A decision under `count: 'failed' | 'succeeded'`: an admitted call owes its cost until
+   * its answer settles it (see {@link settle}). A call whose store answer comes after it
+   * left still owes it, and settles at once as a failure.
+   */
+  private charged(
+    limiter: RateLimiter<any>,
+    key: string,
+    cost: number,
+    d: RateLimitDecision | Promise<RateLimitDecision>,
+    now: number,
+  ): void {
+    if (typeof (d as Promise<RateLimitDecision>).then !== 'function') {
+      const v = d as RateLimitDecision;
+      if (v.allowed) this.charge = limiter.charge(key, cost, v);
+      return this.decided(v, now);
+    }
+    (d as Promise<RateLimitDecision>).then(
+      (v) => {
+        if (v.allowed) this.charge = limiter.charge(key, cost, v);
+        if (this.phase !== Phase.Limiting) return this.settle(false);
+        this.decided(v, this.engine.clock.now());
+      },
+      () => this.decided(undefined, this.engine.clock.now()),
+    );
+  }
+
+  /**
+   * Settles what the call owes its rate limit, once: `ok` when its answer succeeded (< 400).
+   * One field check for a route without `count`.
+   */
+  private settle(ok: boolean): void {
+    const c = this.charge;
+    if (c === undefined) return;
+    this.charge = undefined;
+    this.engine.limiter!.settle(c, ok);
   }
 
   /** The limiter's decision; `undefined`: the store failed and its fallback admits. */
@@ -185,6 +293,7 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
       if (ticket === REJECTED) {
         this.phase = Phase.Done;
         e.deadlines?.remove(this);
+        this.settle(false);
         return this.onRefused(Refused.CircuitOpen, breaker.retryAfterMs(), undefined);
       }
       this.heldBreaker = breaker;
@@ -204,6 +313,7 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
     this.phase = Phase.Done;
     e.deadlines?.remove(this);
     this.releaseTicket();
+    this.settle(false);
     this.onRefused(Refused.BulkheadFull, 0, undefined);
   }
 
@@ -246,9 +356,11 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
       this.phase = Phase.Done;
       this.engine.bulkhead!.cancel(this);
       this.releaseTicket();
+      this.settle(false);
       this.abort(this.onExpired(false));
     } else if (phase === Phase.Running) {
       this.phase = Phase.Late;
+      this.settle(false);
       const b = this.heldBreaker;
       if (b !== undefined) {
         this.heldBreaker = undefined;
@@ -268,6 +380,7 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
     this.phase = Phase.Done;
     this.engine.deadlines?.remove(this);
     this.releaseTicket();
+    this.settle(false);
     this.onRefused(Refused.QueueTimeout, 0, undefined);
   }
 
@@ -284,6 +397,7 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
       this.engine.bulkhead!.cancel(this);
       this.engine.deadlines?.remove(this);
       this.releaseTicket();
+      this.settle(false);
     } else if (phase === Phase.Running) {
       this.phase = Phase.Abandoned;
       if (!this.engine.abandonedUntilDeadline) this.engine.deadlines?.remove(this);
@@ -308,6 +422,8 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
       const e = this.engine;
       // In time: the shared timer may linger for the next call rather than be re-armed.
       e.deadlines?.release(this);
+      if (this.charge !== undefined)
+        this.settle(error === undefined && status !== undefined && status > 0 && status < 400);
       const at = e.adaptiveTimeout;
       // Successes only: a failure's latency says nothing of how long success takes.
       if (at !== undefined && error === undefined && status !== undefined && status > 0 && status < 500) {
@@ -330,6 +446,7 @@ export abstract class EngineCall implements DeadlineNode, BulkheadWaiter, LazyAb
       this.releaseSlot(true, status, error);
     } else if (phase === Phase.Abandoned) {
       this.phase = Phase.Done;
+      this.settle(false);
       // Still linked when the deadline bounds abandoned work (a no-op otherwise).
       this.engine.deadlines?.release(this);
       this.releaseSlot(false, status, error);

@@ -15,5 +15,7 @@ export const Refused = {
   QueueTimeout: 4,
   /** The deadline passed while the call waited for a slot. */
   Timeout: 5,
+  /** The rate limit could not be had: a `limit` function failed (`RATE_LIMIT_ERROR`). */
+  LimitError: 6,
 } as const;
 export type Refused = (typeof Refused)[keyof typeof Refused];

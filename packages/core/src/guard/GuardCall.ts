@@ -3,6 +3,7 @@ import type { Engine } from '../engine/Engine.js';
 import { EngineCall } from '../engine/EngineCall.js';
 import type { Refused } from '../engine/phase.js';
 import { Phase } from '../engine/phase.js';
+import type { ProxySetting } from '../rate-limit/client-ip.js';
 import type { RateLimitDecision } from '../rate-limit/types.js';
 import type { FallbackReason, FallbackResult, RouteFallback, WireAnswer } from './fallback.js';
 import type { PolicyRefusal, Refusal, RejectionReason } from './problem.js';
@@ -91,6 +92,13 @@ export abstract class GuardCall extends EngineCall implements BreakwaterContext 
 
   /** The framework's idea of the client IP (trust-proxy settings applied). */
   abstract clientIp(): string | undefined;
+  /**
+   * The framework's proxy setting, for the guardrails of `'ip'` rate limits (read at a
+   * route's first requests only). Undefined when the framework has none to report.
+   */
+  proxySetting(): ProxySetting | undefined {
+    return undefined;
+  }
   /** A request header by lower-case name (the first value when repeated). */
   abstract header(name: string): string | undefined;
   /** The request's method, path (with its query) and headers, for a fallback's context. */

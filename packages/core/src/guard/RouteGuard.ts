@@ -4,8 +4,8 @@ import type { Chaos } from '../chaos/Chaos.js';
 import { Engine } from '../engine/Engine.js';
 import { Refused } from '../engine/phase.js';
 import type { LoadShedder } from '../overload/LoadShedder.js';
-import { clientIpKey } from '../rate-limit/client-ip.js';
-import { formatRateLimitHeader, retryAfterSeconds } from '../rate-limit/headers.js';
+import { clientIpKey, ProxyCheck } from '../rate-limit/client-ip.js';
+import { retryAfterSeconds } from '../rate-limit/headers.js';
 import type { RateLimiter } from '../rate-limit/RateLimiter.js';
 import type { RateLimitDecision } from '../rate-limit/types.js';
 import type { AdaptiveTimeout } from '../timeout/adaptive/AdaptiveTimeout.js';
@@ -18,6 +18,7 @@ import {
   circuitOpenRefusal,
   type PolicyRefusal,
   type RejectionReason,
+  rateLimitErrorRefusal,
   rateLimitedRefusal,
   timeoutRefusal,
 } from './problem.js';
@@ -35,6 +36,10 @@ export interface GuardPolicies {
   bulkhead?: Bulkhead | undefined;
   timeoutMs?: number | undefined;
   timeoutStatus?: 503 | 504 | undefined;
+  /** Answers may stream (`timeout.firstByte`/`idle`): `timeoutMs` bounds the time to the headers. */
+  stream?: boolean | undefined;
+  /** The longest silence between two writes of a streaming answer (`timeout.idle`), in ms. */
+  streamIdleMs?: number | undefined;
   /** A deadline following recent latencies; `timeoutMs` is then its `max`. */
   adaptiveTimeout?: AdaptiveTimeout | undefined;
   /** The route's chaos policy, when configured. */
@@ -68,6 +73,9 @@ export class RouteGuard implements CallGuard {
   private timeoutRefusalMs = 0;
   private timeoutRefusalCache: PolicyRefusal | undefined;
   private bulkheadFullCache: PolicyRefusal | undefined;
+  private limitErrorCache: PolicyRefusal | undefined;
+  /** The proxy guardrails of an `'ip'`-keyed limit; `done` once each has had its chance. */
+  private readonly proxyCheck: ProxyCheck | undefined;
 
   constructor(
     readonly name: string,
@@ -87,6 +95,8 @@ export class RouteGuard implements CallGuard {
         deadlineStart: 'admission',
         interceptor: policies.chaos,
         abandonedSlot: 'deadline',
+        stream: policies.stream,
+        idleMs: policies.streamIdleMs,
       },
       clock,
     );
@@ -95,6 +105,7 @@ export class RouteGuard implements CallGuard {
     this.fallback = policies.fallback;
     this.priority = policies.priority ?? Priority.normal;
     this.priorityOf = policies.priorityOf;
+    this.proxyCheck = policies.limiter?.key === 'ip' ? new ProxyCheck(policies.limiter) : undefined;
   }
 
   get limiter(): RateLimiter<any> | undefined {
@@ -146,10 +157,18 @@ export class RouteGuard implements CallGuard {
   keyOf(call: GuardCall): string {
     const limiter = this.engine.limiter!;
     const k = limiter.key;
-    if (k === 'ip') return clientIpKey(call.clientIp());
+    if (k === 'ip') {
+      const pc = this.proxyCheck;
+      if (pc !== undefined && !pc.done) pc.check(call);
+      return clientIpKey(call.clientIp(), limiter.ipv6Subnet);
+    }
     if (typeof k === 'function') {
       const v = k(call.nativeRequest());
-      return typeof v === 'string' ? v : String(v);
+      if (typeof v === 'string' && v.length > 0) return v;
+      // No key (the limiter reports it once): counted by client IP rather than all in one bucket.
+      return v === undefined || v === null || v === ''
+        ? clientIpKey(call.clientIp(), limiter.ipv6Subnet)
+        : String(v);
     }
     const h = call.header(limiter.keyHeader!);
     // Requests without the header share one bucket rather than escaping the limit.
@@ -159,9 +178,7 @@ export class RouteGuard implements CallGuard {
   /** @internal An admitted request carries the route's rate-limit state. */
   allowedHeaders(call: GuardCall, d: RateLimitDecision): void {
     const limiter = this.engine.limiter!;
-    if (!limiter.headers) return;
-    call.setHeader('RateLimit-Policy', limiter.policyHeader);
-    call.setHeader('RateLimit', formatRateLimitHeader(limiter.windows, d));
+    limiter.headerFormatFor(d)?.allowed(call, d, limiter.clock);
   }
 
   /** @internal The problem+json answer for an engine refusal. */
@@ -184,6 +201,9 @@ export class RouteGuard implements CallGuard {
         return this.bulkheadFullCache;
       case Refused.QueueTimeout:
         return bulkheadRefusal(e.bulkhead!.name, 'queue_timeout', 1);
+      case Refused.LimitError:
+        this.limitErrorCache ??= rateLimitErrorRefusal(e.limiter!.name);
+        return this.limitErrorCache;
       default:
         return this.timeoutRefusal(call);
     }
@@ -221,13 +241,13 @@ export class RouteGuard implements CallGuard {
     const limiter = this.engine.limiter!;
     const names: string[] = [];
     for (const i of d.violated) names.push(limiter.windows[i]!.name);
-    const extra: Array<readonly [string, string]> = limiter.headers
-      ? [
-          ['RateLimit-Policy', limiter.policyHeader],
-          ['RateLimit', formatRateLimitHeader(limiter.windows, d)],
-        ]
-      : [];
-    return rateLimitedRefusal(retryAfterSeconds(d), names, extra);
+    const f = limiter.headerFormatFor(d);
+    return rateLimitedRefusal(
+      retryAfterSeconds(d),
+      names,
+      f === undefined ? [] : f.refused(d, limiter.clock),
+      f !== undefined,
+    );
   }
 }
 

@@ -46,8 +46,9 @@ export function buildPolicies(
 
   if (p.timeout !== undefined && p.timeout !== false) {
     if (isPlainObject(p.timeout)) {
-      checkKeys(p.timeout, ['after', 'adaptive', 'status'], `${path}.timeout`);
-      if ('adaptive' in p.timeout) {
+      checkKeys(p.timeout, ['after', 'adaptive', 'status', 'firstByte', 'idle'], `${path}.timeout`);
+      if ('firstByte' in p.timeout || 'idle' in p.timeout) streamTimeout(p.timeout, `${path}.timeout`, out);
+      else if ('adaptive' in p.timeout) {
         if ('after' in p.timeout)
           throw new ConfigError(`${path}.timeout.after`, p.timeout.after, 'absent with timeout.adaptive');
         const ap = `${path}.timeout.adaptive`;
@@ -64,7 +65,8 @@ export function buildPolicies(
         throw new ConfigError(`${path}.timeout.status`, status, '503 or 504');
       out.timeoutStatus = status;
     } else out.timeoutMs = parseDuration(p.timeout, `${path}.timeout`);
-    if (out.timeoutMs <= 0) throw new ConfigError(`${path}.timeout`, p.timeout, 'a duration greater than 0');
+    if (out.timeoutMs !== undefined && out.timeoutMs <= 0)
+      throw new ConfigError(`${path}.timeout`, p.timeout, 'a duration greater than 0');
   }
 
   if (p.rateLimit !== undefined && p.rateLimit !== false) {
@@ -130,6 +132,31 @@ export function buildPolicies(
   // A route that is always critical is never shed: its guard need not even look.
   if (ctx.shedder !== undefined && out.priority !== Priority.critical) out.shedder = ctx.shedder;
   return out;
+}
+
+/**
+ * A timeout for streaming answers: `firstByte` (or `after`, not both) bounds the time to
+ * the headers, `idle` the silence between two writes.
+ */
+function streamTimeout(t: Record<string, unknown>, path: string, out: GuardPolicies): void {
+  if (t.adaptive !== undefined)
+    throw new ConfigError(`${path}.adaptive`, t.adaptive, 'absent with timeout.firstByte or timeout.idle');
+  if (t.after !== undefined && t.firstByte !== undefined)
+    throw new ConfigError(
+      `${path}.firstByte`,
+      t.firstByte,
+      'absent with timeout.after (both bound the time to the headers: set one)',
+    );
+  out.stream = true;
+  const first = t.firstByte !== undefined ? 'firstByte' : t.after !== undefined ? 'after' : undefined;
+  if (first !== undefined) {
+    out.timeoutMs = parseDuration(t[first], `${path}.${first}`);
+    if (out.timeoutMs <= 0) throw new ConfigError(`${path}.${first}`, t[first], 'a duration greater than 0');
+  }
+  if (t.idle !== undefined) {
+    out.streamIdleMs = parseDuration(t.idle, `${path}.idle`);
+    if (out.streamIdleMs <= 0) throw new ConfigError(`${path}.idle`, t.idle, 'a duration greater than 0');
+  }
 }
 
 function uniqueName(reg: BreakerRegistry, name: string): string {

@@ -19,10 +19,16 @@ export interface RoutePolicy<Req = any, OnReject = (...args: any[]) => unknown> 
   /**
    * Deadline for the request, queue time included. 503 by default; `{ after, status: 504 }` to answer 504.
    * `{ adaptive: { percentile, factor, min, max } }`: a deadline following recent successful latencies.
+   *
+   * For streaming answers (SSE, a piped body), `firstByte` and/or `idle`: the deadline
+   * (`firstByte`, or `after`) then bounds the time to the answer's headers only, `idle`
+   * the silence between two writes once it streams; the bulkhead slot is held until the
+   * stream ends. A stream silent past `idle` is ended cleanly and counts as a timeout.
    */
   timeout?:
     | Duration
-    | { after: Duration; status?: 503 | 504 }
+    | { after: Duration; status?: 503 | 504; idle?: Duration }
+    | StreamTimeout
     | { adaptive: AdaptiveTimeoutOptions; status?: 503 | 504 }
     | false;
   /** One window or several (an array), decided together. */
@@ -53,6 +59,16 @@ export interface RoutePolicy<Req = any, OnReject = (...args: any[]) => unknown> 
   fallbackOn?: FallbackReason[];
   /** How long a fallback may take before it is abandoned. Default `'1s'`. */
   fallbackTimeout?: Duration;
+}
+
+/** A route timeout for streaming answers (see `RoutePolicy.timeout`). */
+export interface StreamTimeout {
+  /** Bounds the time to the answer's headers, queue time included. Default: none (the headers may take any time). */
+  firstByte?: Duration;
+  /** The longest silence between two writes once the answer streams. Default: none. */
+  idle?: Duration;
+  /** The status of the refusal when the headers are late. Default 503. */
+  status?: 503 | 504;
 }
 
 const KNOWN = [

@@ -3,6 +3,7 @@ import {
   BulkheadRejectedError,
   CircuitOpenError,
   OverloadedError,
+  RateLimitError,
   RateLimitedError,
   TimeoutError,
 } from '../errors.js';
@@ -71,10 +72,12 @@ function make(
   };
 }
 
+/** `retryAfterHeader`: false for a limit with `headers: false`, which sends no rate-limit headers at all. */
 export function rateLimitedRefusal(
   retryAfterSec: number,
   violated: string[],
   extra: Array<readonly [string, string]>,
+  retryAfterHeader = true,
 ): PolicyRefusal {
   return make(
     'rate_limited',
@@ -88,7 +91,28 @@ export function rateLimitedRefusal(
       'violated-policies': violated,
     },
     new RateLimitedError(retryAfterSec * 1000),
-    [['Retry-After', String(retryAfterSec)], ...extra],
+    retryAfterHeader ? [['Retry-After', String(retryAfterSec)], ...extra] : extra,
+  );
+}
+
+/**
+ * The rate limit that applies could not be had (a `limit` function threw, rejected or
+ * answered no valid limit): refused rather than admitted without a limit. Counted as
+ * `rate_limited`.
+ */
+export function rateLimitErrorRefusal(limiter: string): PolicyRefusal {
+  return make(
+    'rate_limited',
+    503,
+    {
+      type: REDUCED_CAPACITY,
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'The rate limit for this request could not be determined.',
+      code: 'RATE_LIMIT_ERROR',
+    },
+    new RateLimitError(limiter),
+    [],
   );
 }
 

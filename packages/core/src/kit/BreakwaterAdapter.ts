@@ -1,4 +1,5 @@
 import type { BreakwaterCore } from '../Breakwater.js';
+import type { RouteLimits } from '../guard/RouteLimits.js';
 import type { ReconfigureOptions, ReconfigureResult } from '../guard/reload.js';
 import type { HealthCheck, HealthCheckOptions, HealthKind } from '../health/types.js';
 import type { Disposable } from '../util/events.js';
@@ -20,6 +21,11 @@ export interface BreakwaterAdapter<Handler, Policy> {
    * `chaos.list()`. Routes by name, as in metrics.
    */
   readonly chaos: BreakwaterCore['chaos'];
+  /**
+   * One key's rate-limit state on a route (by the route's name): `limits.get(route, key)`
+   * reads it without counting, `limits.reset(route, key)` forgets its counts and any block.
+   */
+  readonly limits: RouteLimits;
   /** App-level middleware: request metrics, and `routes` entries. Mount it first. */
   middleware(): Handler;
   /** Route-level middleware applying `policy` (merged over `defaults` and any `routes` entry). */
@@ -38,7 +44,8 @@ export interface BreakwaterAdapter<Handler, Policy> {
   readonly health: HealthEndpoints<Handler>;
   /**
    * The admin endpoint: `GET` lists breakers, bulkheads, limiters and pools; `POST`
-   * `{ breaker, action: 'reset' | 'open' | 'close' }` acts on a breaker. It has no
+   * `{ breaker, action: 'reset' | 'open' | 'close' }` acts on a breaker; `GET` and `DELETE`
+   * with `?route=<name>&key=<key>` read and reset one key's rate-limit state. It has no
    * authentication of its own: mount it behind yours.
    */
   admin(): Handler;

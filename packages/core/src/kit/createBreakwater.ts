@@ -3,6 +3,7 @@ import { BreakwaterCore, type BreakwaterOptions } from '../Breakwater.js';
 import { ConfigError } from '../errors.js';
 import type { RoutePolicy } from '../guard/policy.js';
 import { PROBLEM_CONTENT_TYPE } from '../guard/problem.js';
+import { RouteLimits } from '../guard/RouteLimits.js';
 import type { ReconfigureOptions } from '../guard/reload.js';
 import { HealthRegistry } from '../health/HealthRegistry.js';
 import type { HealthCheck, HealthCheckOptions, HealthKind } from '../health/types.js';
@@ -52,6 +53,7 @@ export function createBreakwater<Handler, Policy extends RoutePolicy<any, any>>(
     pools: core.pools,
     breakers: core.breakers,
     chaos: core.chaos,
+    limits: new RouteLimits(core),
     middleware: () => io.middleware(core),
     route: (policy?: Policy) => io.route(core.routeGuards((policy ?? {}) as RoutePolicy)),
     metrics() {

@@ -168,7 +168,7 @@ export class BreakwaterLog {
       this.subs.push(
         l.onFallbackChange((e) => this.storeChanged(l, e)),
         l.onMisconfiguration((m) =>
-          this.misconfigured(`${m.limiter}:${m.option}`, m.option, m.problem, {
+          this.misconfigured(m.id ?? `${m.limiter}:${m.option}`, m.option, m.problem, {
             route: g.name,
             limiter: m.limiter,
           }),

@@ -3,6 +3,7 @@ import type { CircuitBreaker, StateChange } from '../breaker/CircuitBreaker.js';
 import { attachFleetMetrics } from '../breaker/FleetMetrics.js';
 import type { Bulkhead } from '../bulkhead/Bulkhead.js';
 import { attachChaosMetrics } from '../chaos/ChaosMetrics.js';
+import type { StreamEnd, StreamStats } from '../engine/StreamStats.js';
 import { ConfigError } from '../errors.js';
 import type { RejectionEvent, RejectionReason } from '../guard/problem.js';
 import type { RouteGuard } from '../guard/RouteGuard.js';
@@ -29,6 +30,8 @@ export interface MetricsOptions {
 const PREFIX_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
 const RESULTS = ['success', 'failure', 'slow', 'rejected'] as const;
+
+const STREAM_ENDS: readonly StreamEnd[] = ['completed', 'idle', 'client_gone', 'error'];
 
 /** State label values of transitions; half-open is written `half_open` as Prometheus labels go. */
 const STATE_LABEL = { closed: 'closed', open: 'open', 'half-open': 'half_open' } as const;
@@ -183,10 +186,34 @@ export class BreakwaterMetrics implements MetricsSource {
       this.subs.push(bulkhead.onReject(() => rejected.inc()));
       this.subs.push(bulkhead.onQueueWait((ms) => wait.observe(ms / 1000)));
     }
+    const streams = g.engine.streamStats;
+    if (streams !== undefined) this.addStreams(g.name, streams);
     if (g.timeoutMs !== undefined) reasons.push('timeout');
     if (g.shedder !== undefined) reasons.push('overloaded');
     // Zeroed up front so rates and ratios have a series before the first refusal.
     for (const r of reasons) this.rejectionChild(g.name, r).inc(0);
+  }
+
+  /** A streaming route's counts, handed to the counters at scrape time (deltas since the last). */
+  private addStreams(route: string, stats: StreamStats): void {
+    const set = this.set;
+    const bytes = set.streamBytes.labels({ route });
+    bytes.inc(0);
+    const ended = STREAM_ENDS.map((reason) => {
+      const c = set.streamsEnded.labels({ route, reason });
+      c.inc(0);
+      return c;
+    });
+    const flushed = { bytes: 0, ends: STREAM_ENDS.map(() => 0) };
+    this.flushes.push(() => {
+      if (stats.bytes > flushed.bytes) bytes.inc(stats.bytes - flushed.bytes);
+      flushed.bytes = stats.bytes;
+      for (let i = 0; i < STREAM_ENDS.length; i++) {
+        const n = stats[STREAM_ENDS[i]!];
+        if (n > flushed.ends[i]!) ended[i]!.inc(n - flushed.ends[i]!);
+        flushed.ends[i] = n;
+      }
+    });
   }
 
   private addBreaker(b: CircuitBreaker): void {

@@ -41,6 +41,8 @@ export class MetricSet {
   readonly requestDuration: RequestHistogram;
   readonly rejections: Counter<'route' | 'reason'>;
   readonly fallbacks: Counter<'route' | 'reason' | 'result'>;
+  readonly streamBytes: Counter<'route'>;
+  readonly streamsEnded: Counter<'route' | 'reason'>;
   readonly rateLimitRequests: Counter<'limiter' | 'result'>;
   readonly breakerState: Gauge<'breaker'>;
   readonly breakerTransitions: Counter<'breaker' | 'from' | 'to'>;
@@ -113,6 +115,20 @@ export class MetricSet {
       help: 'Fallback answers of a route, by reason and result (served, failed: the default answer went out)',
       labelNames: ['route', 'reason', 'result'],
       registers,
+    });
+    this.streamBytes = new Counter({
+      name: `${p}stream_bytes_total`,
+      help: 'Body bytes written by streaming answers (routes with timeout.firstByte or timeout.idle), by route',
+      labelNames: ['route'],
+      registers,
+      collect: flushCounts,
+    });
+    this.streamsEnded = new Counter({
+      name: `${p}streams_ended_total`,
+      help: 'Streaming answers ended, by route and reason (completed, idle, client_gone, error)',
+      labelNames: ['route', 'reason'],
+      registers,
+      collect: flushCounts,
     });
     this.rateLimitRequests = new Counter({
       name: `${p}rate_limit_requests_total`,
@@ -302,6 +318,8 @@ export function metricNames(p: string): string[] {
     'http_request_duration_seconds',
     'rejections_total',
     'fallbacks_total',
+    'stream_bytes_total',
+    'streams_ended_total',
     'rate_limit_requests_total',
     'circuit_breaker_state',
     'circuit_breaker_transitions_total',

@@ -1,7 +1,30 @@
 import { type Clock, systemClock } from '../util/clock.js';
 import { optInt } from '../util/validate.js';
-import { admits, advance, fullResetMs, idleMs, init, remaining, SLOTS, take, waitMs } from './algorithms.js';
-import type { RateLimitDecision, RateLimitStore, RateLimitWindow } from './types.js';
+import {
+  admits,
+  advance,
+  BLOCK_SLOTS,
+  blockAdvance,
+  blockInit,
+  blockKeepUntil,
+  blockRefused,
+  fullResetMs,
+  give,
+  idleMs,
+  init,
+  remaining,
+  SLOTS,
+  stateOf,
+  take,
+  waitMs,
+} from './algorithms.js';
+import type {
+  RateLimitBlock,
+  RateLimitDecision,
+  RateLimitKeyState,
+  RateLimitStore,
+  RateLimitWindow,
+} from './types.js';
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
@@ -13,7 +36,10 @@ export interface MemoryStoreOptions {
 
 interface Entry {
   key: string;
+  /** The windows' state, then the block's when the limiter has `block` (algorithms.ts). */
   s: number[];
+  /** The windows that last decided for the key (with a `limit` function, the limits that applied). */
+  w: readonly RateLimitWindow[];
   expiresAt: number;
   /** Removed from the map by reset(); its queue slot is skipped. */
   dead: boolean;
@@ -31,18 +57,14 @@ interface Entry {
  */
 export class MemoryStore implements RateLimitStore {
   readonly maxKeys: number;
+  readonly supportsBlock = true;
   private readonly clock: Clock;
   private readonly map = new Map<string, Entry>();
   /** Entries oldest first, from `head`; compacted once half of it is consumed. */
   private queue: Entry[] = [];
   private head = 0;
-  private readonly result: RateLimitDecision = {
-    allowed: true,
-    remaining: [],
-    resetMs: [],
-    retryAfterMs: 0,
-    violated: [],
-  };
+  private readonly result = emptyDecision();
+  private readonly blockResult = emptyDecision();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.maxKeys = optInt(options.maxKeys, 'store.maxKeys', 100_000, 1);
@@ -54,8 +76,15 @@ export class MemoryStore implements RateLimitStore {
     return this.map.size;
   }
 
-  consume(key: string, windows: readonly RateLimitWindow[], cost: number): RateLimitDecision {
-    return this.consumeAt(key, windows, cost, this.clock.now());
+  consume(
+    key: string,
+    windows: readonly RateLimitWindow[],
+    cost: number,
+    block?: RateLimitBlock,
+  ): RateLimitDecision {
+    return block === undefined
+      ? this.consumeAt(key, windows, cost, this.clock.now())
+      : this.consumeBlockingAt(key, windows, cost, this.clock.now(), block);
   }
 
   /**
@@ -64,7 +93,7 @@ export class MemoryStore implements RateLimitStore {
    */
   consumeAt(key: string, windows: readonly RateLimitWindow[], cost: number, now: number): RateLimitDecision {
     const n = windows.length;
-    const e = this.entry(key, windows, now);
+    const e = this.entry(key, windows, now, 0);
     const s = e.s;
     const r = this.result;
     // Resizing an array goes through the runtime even to the same length: only when it changes.
@@ -85,17 +114,7 @@ export class MemoryStore implements RateLimitStore {
       const w = windows[i]!;
       const o = i * SLOTS;
       if (allowed) take(s, o, w, cost);
-      const left = remaining(s, o, w, now);
-      r.remaining[i] = left;
-      // A window that cannot take one more unit reports when it can, not when it is full again.
-      r.resetMs[i] =
-        !allowed && r.violated.includes(i)
-          ? waitMs(s, o, w, now, cost)
-          : left < 1
-            ? waitMs(s, o, w, now, 1)
-            : fullResetMs(s, o, w, now);
-      if (!allowed && r.resetMs[i]! > r.retryAfterMs && r.violated.includes(i))
-        r.retryAfterMs = r.resetMs[i]!;
+      report(r, i, s, o, w, now, cost, allowed);
       const wIdle = idleMs(w);
       if (wIdle > idle) idle = wIdle;
     }
@@ -111,7 +130,7 @@ export class MemoryStore implements RateLimitStore {
    */
   admitAt(key: string, windows: readonly RateLimitWindow[], cost: number, now: number): number {
     const n = windows.length;
-    const e = this.entry(key, windows, now);
+    const e = this.entry(key, windows, now, 0);
     const s = e.s;
     let allowed = true;
     for (let i = 0; i < n; i++) {
@@ -135,6 +154,108 @@ export class MemoryStore implements RateLimitStore {
     return allowed ? -1 : wait;
   }
 
+  /**
+   * {@link consumeAt} with `block`: a key in a block is refused without counting; a refusal
+   * otherwise counts towards the next block, and the one that reaches `block.after` starts it.
+   * Refusals in a block report its end in every window. The decision object is this path's
+   * own, reused by its next call.
+   */
+  consumeBlockingAt(
+    key: string,
+    windows: readonly RateLimitWindow[],
+    cost: number,
+    now: number,
+    block: RateLimitBlock,
+  ): RateLimitDecision {
+    const n = windows.length;
+    const e = this.entry(key, windows, now, BLOCK_SLOTS);
+    const s = e.s;
+    const bo = n * SLOTS;
+    let blocked = blockAdvance(s, bo, block, now);
+    const r = this.blockResult;
+    if (r.remaining.length !== n) r.remaining.length = r.resetMs.length = n;
+    if (r.violated.length !== 0) r.violated.length = 0;
+    r.retryAfterMs = 0;
+    let allowed = blocked === 0;
+    for (let i = 0; i < n; i++) {
+      const w = windows[i]!;
+      advance(s, i * SLOTS, w, now);
+      if (blocked === 0 && !admits(s, i * SLOTS, w, now, cost)) {
+        allowed = false;
+        r.violated.push(i);
+      }
+    }
+    if (!allowed && blocked === 0) blocked = blockRefused(s, bo, block, now);
+    let idle = 0;
+    for (let i = 0; i < n; i++) {
+      const w = windows[i]!;
+      const o = i * SLOTS;
+      if (allowed) take(s, o, w, cost);
+      const wIdle = idleMs(w);
+      if (wIdle > idle) idle = wIdle;
+      if (blocked > 0) {
+        r.remaining[i] = 0;
+        r.resetMs[i] = blocked;
+        continue;
+      }
+      report(r, i, s, o, w, now, cost, allowed);
+    }
+    if (blocked > 0) {
+      if (r.violated.length !== n) {
+        r.violated.length = 0;
+        for (let i = 0; i < n; i++) r.violated.push(i);
+      }
+      r.retryAfterMs = blocked;
+    }
+    r.blockedMs = blocked > 0 ? blocked : undefined;
+    r.allowed = allowed;
+    const keep = blockKeepUntil(s, bo, block);
+    e.expiresAt = Math.max(keep, now + idle);
+    return r;
+  }
+
+  /**
+   * Gives `cost` back to `key` in every window (see {@link RateLimitStore.refund}); a key
+   * that expired or whose windows changed meanwhile is left alone.
+   */
+  refund(key: string, windows: readonly RateLimitWindow[], cost: number): void {
+    this.refundAt(key, windows, cost, this.clock.now());
+  }
+
+  /** {@link refund} at a time read from this store's clock. */
+  refundAt(key: string, windows: readonly RateLimitWindow[], cost: number, now: number): void {
+    const e = this.map.get(key);
+    const n = windows.length;
+    if (
+      e === undefined ||
+      e.expiresAt <= now ||
+      (e.s.length !== n * SLOTS && e.s.length !== n * SLOTS + BLOCK_SLOTS)
+    )
+      return;
+    const s = e.s;
+    for (let i = 0; i < n; i++) {
+      const w = windows[i]!;
+      advance(s, i * SLOTS, w, now);
+      give(s, i * SLOTS, w, cost);
+    }
+  }
+
+  /**
+   * `key`'s state now, without consuming, by the windows that last decided for it; undefined
+   * when the store holds none (never seen, expired or reset).
+   */
+  get(
+    key: string,
+    windows: readonly RateLimitWindow[],
+    block?: RateLimitBlock,
+  ): RateLimitKeyState | undefined {
+    const now = this.clock.now();
+    const e = this.map.get(key);
+    if (e === undefined || e.expiresAt <= now) return undefined;
+    const ws = e.w.length === windows.length ? e.w : windows;
+    return stateOf(e.s, ws, block, now);
+  }
+
   reset(key: string): void {
     const e = this.map.get(key);
     if (e === undefined) return;
@@ -148,21 +269,28 @@ export class MemoryStore implements RateLimitStore {
     this.head = 0;
   }
 
-  /** The key's entry, created, or started afresh when expired or its windows changed. */
-  private entry(key: string, windows: readonly RateLimitWindow[], now: number): Entry {
+  /**
+   * The key's entry, created, or started afresh when expired or its windows changed.
+   * `extra`: slots after the windows' (the block's), zeroed when fresh.
+   */
+  private entry(key: string, windows: readonly RateLimitWindow[], now: number, extra: number): Entry {
     const n = windows.length;
+    const size = n * SLOTS + extra;
     let e = this.map.get(key);
     if (e === undefined) {
-      e = { key, s: new Array<number>(n * SLOTS), expiresAt: 0, dead: false };
+      e = { key, s: new Array<number>(size), w: windows, expiresAt: 0, dead: false };
       for (let i = 0; i < n; i++) init(e.s, i * SLOTS, windows[i]!, now);
+      if (extra > 0) blockInit(e.s, n * SLOTS);
       this.sweep(now);
       this.map.set(key, e);
       this.queue.push(e);
       if (this.map.size > this.maxKeys) this.evictOldest();
-    } else if (e.expiresAt <= now || e.s.length !== n * SLOTS) {
-      if (e.s.length !== n * SLOTS) e.s = new Array<number>(n * SLOTS);
+    } else if (e.expiresAt <= now || e.s.length !== size) {
+      if (e.s.length !== size) e.s = new Array<number>(size);
       for (let i = 0; i < n; i++) init(e.s, i * SLOTS, windows[i]!, now);
-    }
+      if (extra > 0) blockInit(e.s, n * SLOTS);
+      e.w = windows;
+    } else if (e.w !== windows) e.w = windows;
     return e;
   }
 
@@ -205,4 +333,44 @@ export class MemoryStore implements RateLimitStore {
     e.dead = true;
     this.map.delete(e.key);
   }
+}
+
+/**
+ * Window `i`'s part of a decision: what remains and when it resets. A window that cannot
+ * take one more unit reports when it can, not when it is full again; a refusing window's
+ * wait is the decision's `retryAfterMs` when it is the longest.
+ */
+function report(
+  r: RateLimitDecision,
+  i: number,
+  s: number[],
+  o: number,
+  w: RateLimitWindow,
+  now: number,
+  cost: number,
+  allowed: boolean,
+): void {
+  const left = remaining(s, o, w, now);
+  r.remaining[i] = left;
+  const refusing = !allowed && r.violated.includes(i);
+  const reset = refusing
+    ? waitMs(s, o, w, now, cost)
+    : left < 1
+      ? waitMs(s, o, w, now, 1)
+      : fullResetMs(s, o, w, now);
+  r.resetMs[i] = reset;
+  if (refusing && reset > r.retryAfterMs) r.retryAfterMs = reset;
+}
+
+/** A decision object for a store to fill and reuse (one shape for every decision). */
+function emptyDecision(): RateLimitDecision {
+  return {
+    allowed: true,
+    remaining: [],
+    resetMs: [],
+    retryAfterMs: 0,
+    violated: [],
+    windows: undefined,
+    blockedMs: undefined,
+  };
 }

@@ -1,4 +1,4 @@
-import type { RateLimitWindow } from './types.js';
+import type { RateLimitBlock, RateLimitKeyState, RateLimitWindow } from './types.js';
 
 /**
  * The three algorithms over a flat state array, three numbers per window:
@@ -108,11 +108,19 @@ export function waitMs(s: number[], o: number, w: RateLimitWindow, now: number, 
   }
 }
 
-/** Milliseconds until the window's quota is fully restored. */
+/**
+ * The `t` of a window that still has quota: milliseconds until its quota is fully restored,
+ * except for a token bucket, which refills continuously: there it is the time until one
+ * more unit is back (draft-10's `t` as the time until the next request beyond `r` would be
+ * admitted), 0 when the bucket is full.
+ */
 export function fullResetMs(s: number[], o: number, w: RateLimitWindow, now: number): number {
   switch (w.algorithm) {
-    case 'token-bucket':
-      return Math.ceil(((w.burst - s[o]!) * w.windowMs) / w.limit);
+    case 'token-bucket': {
+      const tokens = s[o]!;
+      if (tokens >= w.burst) return 0;
+      return Math.ceil(((Math.floor(tokens) + 1 - tokens) * w.windowMs) / w.limit);
+    }
     case 'fixed-window':
       return s[o]! === 0 ? 0 : s[o + 1]! + w.windowMs - now;
     case 'sliding-window': {
@@ -126,4 +134,101 @@ export function fullResetMs(s: number[], o: number, w: RateLimitWindow, now: num
 /** Milliseconds after which the state equals a fresh one: a memory store may then drop it. */
 export function idleMs(w: RateLimitWindow): number {
   return w.algorithm === 'token-bucket' ? Math.ceil((w.burst * w.windowMs) / w.limit) : 2 * w.windowMs;
+}
+
+/**
+ * Gives `cost` back to a window brought to `now` (a request that should not have counted):
+ * a token bucket gains tokens up to its burst, a window's current count drops, never below 0.
+ */
+export function give(s: number[], o: number, w: RateLimitWindow, cost: number): void {
+  if (w.algorithm === 'token-bucket') {
+    const v = s[o]! + cost;
+    s[o] = Math.min(v, w.burst);
+  } else {
+    const v = s[o]! - cost;
+    s[o] = Math.max(v, 0);
+  }
+}
+
+/**
+ * Block state (`block`), four numbers after the windows' state:
+ *   [refusals counted, when the first of them came, blocked until, blocks so far]
+ * The Redis script mirrors these functions operation for operation.
+ */
+export const BLOCK_SLOTS = 4;
+
+export function blockInit(s: number[], o: number): void {
+  s[o] = 0;
+  s[o + 1] = 0;
+  s[o + 2] = 0;
+  s[o + 3] = 0;
+}
+
+/**
+ * Brings block state to `now`: the milliseconds left of a block in force (nothing else
+ * changes then), else 0, having forgotten refusals older than the window and a history of
+ * blocks whose last ended `maxMs` ago.
+ */
+export function blockAdvance(s: number[], o: number, b: RateLimitBlock, now: number): number {
+  const until = s[o + 2]!;
+  if (until > now) return until - now;
+  if (s[o + 3]! > 0 && now >= until + b.maxMs) s[o + 3] = 0;
+  if (s[o]! > 0 && now >= s[o + 1]! + b.windowMs) s[o] = 0;
+  return 0;
+}
+
+/** Counts a refusal: the length of the block it starts, else 0. */
+export function blockRefused(s: number[], o: number, b: RateLimitBlock, now: number): number {
+  if (s[o] === 0) s[o + 1] = now;
+  s[o] = s[o]! + 1;
+  if (s[o]! < b.after) return 0;
+  const ms = blockLength(b, s[o + 3]!);
+  s[o] = 0;
+  s[o + 2] = now + ms;
+  s[o + 3] = s[o + 3]! + 1;
+  return ms;
+}
+
+/** The length of a key's next block after `blocks` earlier ones: `for × growth^blocks`, capped. */
+export function blockLength(b: RateLimitBlock, blocks: number): number {
+  // Multiplied out rather than Math.pow, so the Lua mirror computes the same double.
+  let ms = b.forMs;
+  for (let k = 0; k < blocks && ms < b.maxMs; k++) ms *= b.growth;
+  return Math.min(ms, b.maxMs);
+}
+
+/** Until when the block state must be kept (0: it is as good as fresh now). */
+export function blockKeepUntil(s: number[], o: number, b: RateLimitBlock): number {
+  const a = s[o]! > 0 ? s[o + 1]! + b.windowMs : 0;
+  const c = s[o + 3]! > 0 ? s[o + 2]! + b.maxMs : 0;
+  return Math.max(a, c);
+}
+
+/**
+ * A key's state as `get` reports it, from its stored numbers (left untouched): each window
+ * brought to `now` as a decision for one more unit would see it, and the block's.
+ */
+export function stateOf(
+  stored: readonly number[],
+  windows: readonly RateLimitWindow[],
+  block: RateLimitBlock | undefined,
+  now: number,
+): RateLimitKeyState {
+  const s = stored.slice();
+  const n = windows.length;
+  const out: RateLimitKeyState = { windows: [] };
+  let blocked = 0;
+  if (block !== undefined && s.length >= n * SLOTS + BLOCK_SLOTS) {
+    blocked = blockAdvance(s, n * SLOTS, block, now);
+    out.block = { refusals: s[n * SLOTS]!, blocks: s[n * SLOTS + 3]!, blockedMs: blocked };
+  }
+  for (let i = 0; i < n; i++) {
+    const w = windows[i]!;
+    const o = i * SLOTS;
+    advance(s, o, w, now);
+    const left = blocked > 0 ? 0 : remaining(s, o, w, now);
+    const resetMs = blocked > 0 ? blocked : left < 1 ? waitMs(s, o, w, now, 1) : fullResetMs(s, o, w, now);
+    out.windows.push({ name: w.name, limit: w.limit, remaining: left, resetMs });
+  }
+  return out;
 }

@@ -74,6 +74,26 @@ const SKIP = new Set([
   'ratelimit-policy',
 ]);
 
+/**
+ * Whether an answer may be kept as a copy that other callers are served, by the rules of a
+ * shared cache (RFC 9111 §3, §3.5): never one marked `no-store` or `private`, never one
+ * that sets a cookie, and never the answer to a request carrying `Authorization` unless
+ * the answer says `public` or the route keys its copies itself (by user, for example).
+ */
+function shareable(a: RecordedAnswer, customKey: boolean): boolean {
+  let cacheControl = '';
+  for (const k in a.responseHeaders) {
+    const name = k.toLowerCase();
+    if (name === 'set-cookie' && a.responseHeaders[k] !== undefined) return false;
+    if (name === 'cache-control') cacheControl = String(a.responseHeaders[k] ?? '').toLowerCase();
+  }
+  if (cacheControl.includes('no-store') || cacheControl.includes('private')) return false;
+  if (customKey || cacheControl.includes('public')) return true;
+  for (const k in a.headers)
+    if (k.toLowerCase() === 'authorization' && a.headers[k] !== undefined) return false;
+  return true;
+}
+
 /** The in-memory store: a Map in insertion order, so the oldest copy is the first key. */
 class MemoryStaleStore implements StaleStore {
   private readonly map = new Map<string, StaleEntry>();
@@ -120,6 +140,7 @@ export function staleIfError(options: StaleIfErrorOptions): StaleIfErrorFallback
   if (typeof store.get !== 'function' || typeof store.set !== 'function')
     throw new ConfigError(`${path}.store`, options.store, 'a store with get(key) and set(key, entry, ttlMs)');
   const keyOf = options.key ?? defaultKey;
+  const customKey = options.key !== undefined;
   const clock = options.clock ?? systemClock;
 
   const recorder: AnswerRecorder = {
@@ -128,6 +149,7 @@ export function staleIfError(options: StaleIfErrorOptions): StaleIfErrorFallback
       if (a.status < 200 || a.status > 299 || (a.method !== 'GET' && a.method !== 'HEAD')) return;
       // A HEAD answer has no body to serve a GET with.
       if (a.method === 'HEAD') return;
+      if (!shareable(a, customKey)) return;
       const bytes = typeof a.body === 'string' ? Buffer.byteLength(a.body) : a.body.byteLength;
       if (bytes > maxBodyBytes) return;
       let key: string;
