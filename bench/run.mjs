@@ -89,6 +89,8 @@ function external(name, title, shortRun) {
 const suites = {
   'http-express': () => runHttp('express', { quick, rounds, duration, log }),
   'http-koa': () => runHttp('koa', { quick, rounds, duration, log }),
+  'http-fastify': () => runHttp('fastify', { quick, rounds, duration, log }),
+  'http-hono': () => runHttp('hono', { quick, rounds, duration, log }),
   'core-micro': () => runMicro({ quick, rounds, log }),
   'redis-store': external('redis-store', 'Redis rate-limit store', {
     args: [],

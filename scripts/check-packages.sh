@@ -31,4 +31,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "check-packages: failed: ${failed[*]}" >&2
   exit 1
 fi
-echo "check-packages: publint and attw pass on all five packages"
+echo "check-packages: publint and attw pass on every package"

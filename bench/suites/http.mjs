@@ -10,12 +10,19 @@ import { ratio, summary } from '../lib/stats.mjs';
 const GOALS = {
   express: { bare: 0.9, peer: 1.8 },
   koa: { bare: 0.85, peer: 1.0 },
+  fastify: { bare: 0.9, peer: 1.0 },
+  hono: { bare: 0.9, peer: 1.0 },
 };
 
 const PEERS = {
   express: 'express-rate-limit + connect-timeout + express-prom-bundle + opossum (capacity as bulkhead)',
   koa: 'rate-limiter-flexible + prom-client histogram + race timeout + opossum (capacity as bulkhead)',
+  fastify:
+    '@fastify/rate-limit + @fastify/circuit-breaker + @fastify/under-pressure + fastify-metrics + Fastify `handlerTimeout`',
+  hono: 'hono-rate-limiter + @hono/prometheus + hono/timeout + opossum (capacity as bulkhead)',
 };
+
+const NAMES = { express: 'Express', koa: 'Koa', fastify: 'Fastify', hono: 'Hono' };
 
 export async function runHttp(framework, { quick, rounds, duration, connections = 50, log }) {
   const script = fileURLToPath(new URL(`../servers/${framework}.mjs`, import.meta.url));
@@ -54,9 +61,8 @@ export async function runHttp(framework, { quick, rounds, duration, connections 
   const goal = GOALS[framework];
   const vsBare = ratio(rps.breakwater, rps.bare);
   const vsPeer = ratio(rps.breakwater, rps.peer);
-  const name = framework === 'express' ? 'Express' : 'Koa';
   return {
-    title: `HTTP overhead: ${name}`,
+    title: `HTTP overhead: ${NAMES[framework]}`,
     description: `\`GET /hello\` answering \`hello\`; autocannon -c ${connections} in its own process. Breakwater: rate limit, circuit breaker, bulkhead, timeout and request metrics, none refusing. Peer stack: ${PEERS[framework]}.`,
     status: bad.length > 0 ? 'invalid' : 'ok',
     reason: bad.join('; ') || undefined,

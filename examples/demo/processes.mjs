@@ -9,7 +9,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
-const SERVICES = { express: here('../express-service/server.mjs'), koa: here('../koa-service/server.mjs') };
+/** The frameworks the demo service runs on, by name, with the name to print. */
+export const FRAMEWORKS = { express: 'Express', koa: 'Koa', fastify: 'Fastify', hono: 'Hono' };
+const SERVICES = Object.fromEntries(
+  Object.keys(FRAMEWORKS).map((f) => [f, here(`../${f}-service/server.mjs`)]),
+);
 const UPSTREAM = here('../upstream/server.mjs');
 
 /** Spawns `node args...` and resolves with `{ child, info }` once it prints its "listening" line. */
@@ -60,11 +64,12 @@ export async function stopChild(child, exited, graceMs = 5_000) {
 }
 
 /**
- * Starts the upstream, then the service (`framework`: 'express' or 'koa') pointed at it.
+ * Starts the upstream, then the service (`framework`: a key of FRAMEWORKS) pointed at it.
  * `env` adds variables for the service (REDIS_URL passes through from the environment).
  * Resolves with `{ target, upstream, token, redis, framework, stop() }`.
  */
 export async function startStack({ framework = 'express', env = {}, log = () => {} } = {}) {
+  if (!Object.hasOwn(SERVICES, framework)) throw new Error(`no demo service on ${JSON.stringify(framework)}`);
   const token = process.env.ADMIN_TOKEN || randomBytes(12).toString('hex');
   const up = await startChild('upstream', [UPSTREAM], {
     env: { PORT: '0', LATENCY_MS: '15', JITTER_MS: '10' },

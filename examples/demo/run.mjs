@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
- * `pnpm demo`: starts the flaky upstream and the Express service (`--koa`: the Koa one),
- * runs the load scenarios briefly, prints a report per scenario and a summary, writes
- * an HTML report with charts under examples/reports/, and stops everything it started.
+ * `pnpm demo`: starts the flaky upstream and the demo service on Express (`--framework koa`,
+ * `fastify` or `hono`: on that framework; `--koa` is short for `--framework koa`), runs the
+ * load scenarios briefly, prints a report per scenario and a summary, writes an HTML report
+ * with charts under examples/reports/, and stops everything it started.
  * Exits 1 when a scenario missed a threshold.
  *
- *   pnpm demo [-- --koa] [--scenarios basic,spike,chaos,endurance] [--scale demo|full|test] [--out FILE]
+ *   pnpm demo [-- --framework express|koa|fastify|hono] [--scenarios basic,spike,chaos,endurance]
+ *             [--scale demo|full|test] [--out FILE]
  *
  * Redis: REDIS_URL (default redis://127.0.0.1:6379); with none reachable the service
  * runs on its in-process fallbacks and the report says so.
@@ -15,15 +17,16 @@ import { runScenario } from '../load/runner.mjs';
 import { scenarios } from '../load/scenarios.mjs';
 import { writeHtmlReport } from '../report/html.mjs';
 import { bold, dim, green, red, scenarioReport, summaryTable, yellow } from '../report/text.mjs';
-import { startStack } from './processes.mjs';
+import { FRAMEWORKS, startStack } from './processes.mjs';
 
 const started = performance.now();
 let args;
 try {
   args = parseArgs({
-    // `pnpm demo -- --koa` arrives as `-- --koa` through the workspace scripts.
+    // `pnpm demo -- --framework koa` arrives with its `--` through the workspace scripts.
     args: process.argv.slice(2).filter((a) => a !== '--'),
     options: {
+      framework: { type: 'string' },
       koa: { type: 'boolean', default: false },
       scenarios: { type: 'string', default: 'basic,spike,chaos,endurance' },
       scale: { type: 'string', default: 'demo' },
@@ -33,6 +36,17 @@ try {
   }).values;
 } catch (e) {
   console.error(`demo: ${e.message}`);
+  process.exit(2);
+}
+if (args.koa && args.framework !== undefined && args.framework !== 'koa') {
+  console.error(`demo: --koa is --framework koa; it contradicts --framework ${args.framework}`);
+  process.exit(2);
+}
+const framework = args.framework ?? (args.koa ? 'koa' : 'express');
+if (!Object.hasOwn(FRAMEWORKS, framework)) {
+  console.error(
+    `demo: --framework: expected ${Object.keys(FRAMEWORKS).join(', ')}, got ${JSON.stringify(framework)}`,
+  );
   process.exit(2);
 }
 const names = args.scenarios
@@ -51,14 +65,13 @@ if (!['demo', 'full', 'test'].includes(args.scale)) {
   process.exit(2);
 }
 
-const framework = args.koa ? 'koa' : 'express';
 const say = (line = '') => console.log(line);
 const secs = () => ((performance.now() - started) / 1000).toFixed(1);
 const plan = names.reduce((n, s) => n + scenarios[s].duration[args.scale], 0);
 
 say(
   bold(
-    `Breakwater demo: the ${framework === 'koa' ? 'Koa' : 'Express'} service under ${names.length === 1 ? 'one load scenario' : `${names.length} load scenarios`} (about ${plan + 10} s)`,
+    `Breakwater demo: the ${FRAMEWORKS[framework]} service under ${names.length === 1 ? 'one load scenario' : `${names.length} load scenarios`} (about ${plan + 10} s)`,
   ),
 );
 let stack;

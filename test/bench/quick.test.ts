@@ -8,7 +8,17 @@ import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const SUITES = ['http-express', 'http-koa', 'core-micro', 'redis-store', 'http-pool', 'memory'];
+const SUITES = [
+  'http-express',
+  'http-koa',
+  'http-fastify',
+  'http-hono',
+  'core-micro',
+  'redis-store',
+  'http-pool',
+  'memory',
+];
+const HTTP = ['http-express', 'http-koa', 'http-fastify', 'http-hono'];
 
 interface Suite {
   status: string;
@@ -24,7 +34,7 @@ test('bench/run.mjs --quick runs every suite and writes results/quick.json', asy
     const child = execFile(
       process.execPath,
       ['bench/run.mjs', '--quick'],
-      { cwd: root, timeout: 80_000 },
+      { cwd: root, timeout: 100_000 },
       (err) => resolve(err ? ((err as { code?: number }).code ?? 1) : 0),
     );
     child.stdout?.resume();
@@ -38,16 +48,17 @@ test('bench/run.mjs --quick runs every suite and writes results/quick.json', asy
   expect(Date.parse(result.meta.date)).toBeGreaterThanOrEqual(started - 1000);
   expect(Object.keys(result.suites).sort()).toEqual([...SUITES].sort());
   // Our own suites produce numbers; the standalone scripts may be absent or skip (no Redis).
-  for (const name of ['http-express', 'http-koa', 'core-micro', 'memory']) {
+  for (const name of [...HTTP, 'core-micro', 'memory']) {
     const s = result.suites[name]!;
     expect(s.status, `${name}: ${s.reason}`).toBe('ok');
   }
-  for (const name of ['http-express', 'http-koa', 'core-micro']) {
+  for (const name of [...HTTP, 'core-micro']) {
     const s = result.suites[name]!;
     for (const [variant, v] of Object.entries(s.variants!))
       expect(v.median, `${name} ${variant}`).toBeGreaterThan(0);
     for (const c of s.comparisons!) expect(Number.isFinite(c.ratio.median), `${name} ${c.name}`).toBe(true);
   }
   expect(result.suites.memory!.table!.rows.length).toBeGreaterThan(0);
-  expect(readFileSync(`${root}bench/results/quick.md`, 'utf8')).toContain('HTTP overhead: Express');
-}, 90_000);
+  const md = readFileSync(`${root}bench/results/quick.md`, 'utf8');
+  for (const name of ['Express', 'Koa', 'Fastify', 'Hono']) expect(md).toContain(`HTTP overhead: ${name}`);
+}, 110_000);

@@ -1,6 +1,6 @@
 /**
- * The commands a user runs: `pnpm demo` (here at test scale, the chaos scenario) starts the
- * upstream and the service as child processes, prints the report tables, writes the
+ * The commands a user runs: `pnpm demo` (here at test scale, the chaos scenario, on Express
+ * and on Fastify) starts the upstream and the service as child processes, prints the report tables, writes the
  * HTML report and stops every process it started; the load command line exits non-zero
  * when a scenario misses a threshold.
  */
@@ -45,42 +45,54 @@ const alive = (pid: number) => {
 };
 
 describe('the demo and load commands', () => {
-  test('pnpm demo: report tables, the HTML report, and every process stopped', async () => {
-    const built = ['core', 'express', 'http-pool', 'redis-pool'].every((p) =>
-      existsSync(join(root, `packages/${p}/dist/index.js`)),
-    );
-    expect(built, 'the demo runs the built packages: run pnpm build (npm test does)').toBe(true);
-    const out = join(dir, 'demo.html');
-    const r = await node([
-      'demo/run.mjs',
-      '--scale',
-      'test',
-      '--scenarios',
-      'chaos',
-      '--out',
-      out,
-      '--quiet',
-    ]);
-    expect([0, 1], r.err).toContain(r.code);
-    expect(r.out).toContain('Summary');
-    expect(r.out).toMatch(
-      /scenario\s+result\s+requests\s+req\/s\s+p50\s+p95\s+p99\s+errors\s+fallbacks\s+rate_limited\s+circuit_open\s+bulkhead_full\s+timeout/,
-    );
-    // The chaos scenario's external-data degraded: fallbacks served beside the refusals.
-    expect(r.out).toMatch(/fallbacks served \(degraded answers[^)]*\): [1-9][\d,]* \(/);
-    expect(r.out).toMatch(
-      /external-data degrades: stale copies served while the upstream is down\s+[1-9]\d* fallbacks/,
-    );
-    expect(r.out).toMatch(/breaker transition\s+at \(UTC\)\s+breaker\s+from → to/);
-    expect(r.out).toMatch(/\+\d+\.\d\d s\s+\d\d:\d\d:\d\d\.\d{3}\s+upstream\s+closed → open/);
-    expect(r.out).toMatch(/pool health change\s+at \(UTC\)/);
-    expect(r.out).toContain(`HTML report (charts): ${out}`);
-    if (r.code === 1) expect(r.out).toContain('✗');
-    expect(readFileSync(out, 'utf8')).toContain('<svg class="chart" data-chart="breakers"');
-    const pids = [...r.out.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
-    expect(pids).toHaveLength(2);
-    for (const pid of pids) expect(alive(pid), `pid ${pid}`).toBe(false);
-  }, 60_000);
+  // Express by default; Fastify as chosen with --framework.
+  test.each([
+    { framework: 'express', title: 'Express', flags: [] },
+    { framework: 'fastify', title: 'Fastify', flags: ['--framework', 'fastify'] },
+  ])(
+    'pnpm demo on $framework: report tables, the HTML report, and every process stopped',
+    async ({ framework, title, flags }) => {
+      const built = ['core', framework, 'http-pool', 'redis-pool'].every((p) =>
+        existsSync(join(root, `packages/${p}/dist/index.js`)),
+      );
+      expect(built, 'the demo runs the built packages: run pnpm build (npm test does)').toBe(true);
+      const out = join(dir, `demo-${framework}.html`);
+      const r = await node([
+        'demo/run.mjs',
+        ...flags,
+        '--scale',
+        'test',
+        '--scenarios',
+        'chaos',
+        '--out',
+        out,
+        '--quiet',
+      ]);
+      expect([0, 1], r.err).toContain(r.code);
+      expect(r.out).toContain(`Breakwater demo: the ${title} service under one load scenario`);
+      expect(r.out).toContain('Summary');
+      expect(r.out).toMatch(
+        /scenario\s+result\s+requests\s+req\/s\s+p50\s+p95\s+p99\s+errors\s+fallbacks\s+rate_limited\s+circuit_open\s+bulkhead_full\s+timeout/,
+      );
+      // The chaos scenario's external-data degraded: fallbacks served beside the refusals.
+      expect(r.out).toMatch(/fallbacks served \(degraded answers[^)]*\): [1-9][\d,]* \(/);
+      expect(r.out).toMatch(
+        /external-data degrades: stale copies served while the upstream is down\s+[1-9]\d* fallbacks/,
+      );
+      expect(r.out).toMatch(/breaker transition\s+at \(UTC\)\s+breaker\s+from → to/);
+      expect(r.out).toMatch(/\+\d+\.\d\d s\s+\d\d:\d\d:\d\d\.\d{3}\s+upstream\s+closed → open/);
+      expect(r.out).toMatch(/pool health change\s+at \(UTC\)/);
+      expect(r.out).toContain(`HTML report (charts): ${out}`);
+      if (r.code === 1) expect(r.out).toContain('✗');
+      const html = readFileSync(out, 'utf8');
+      expect(html).toContain('<svg class="chart" data-chart="breakers"');
+      expect(html).toContain(`${framework} service`);
+      const pids = [...r.out.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
+      expect(pids).toHaveLength(2);
+      for (const pid of pids) expect(alive(pid), `pid ${pid}`).toBe(false);
+    },
+    60_000,
+  );
 
   test('load command line: exits 1 and marks the missed threshold', async () => {
     const stack = await startStack('express');
@@ -107,6 +119,15 @@ describe('the demo and load commands', () => {
       await stack.close();
     }
   }, 30_000);
+
+  test('pnpm demo: an unknown framework, or --koa against --framework, is a usage error', async () => {
+    const unknown = await node(['demo/run.mjs', '--framework', 'restify']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain('--framework: expected express, koa, fastify, hono, got "restify"');
+    const both = await node(['demo/run.mjs', '--koa', '--framework', 'hono']);
+    expect(both.code).toBe(2);
+    expect(both.err).toContain('--koa is --framework koa; it contradicts --framework hono');
+  });
 
   test('load command line: unknown scenario is a usage error', async () => {
     const r = await node(['load/cli.mjs', 'stampede', '--target', 'http://127.0.0.1:9']);

@@ -91,6 +91,8 @@ export interface Modules {
   DEFAULT_CONFIG_FILE: string;
   startExpressService(c: ServiceConfig, o?: { log?: (l: string) => void }): Promise<Service>;
   startKoaService(c: ServiceConfig, o?: { log?: (l: string) => void }): Promise<Service>;
+  startFastifyService(c: ServiceConfig, o?: { log?: (l: string) => void }): Promise<Service>;
+  startHonoService(c: ServiceConfig, o?: { log?: (l: string) => void }): Promise<Service>;
   runScenario(s: Scenario, o: Record<string, unknown>): Promise<ScenarioResult>;
   scenarios: Record<'basic' | 'spike' | 'chaos' | 'endurance', Scenario>;
   writeHtmlReport(
@@ -101,11 +103,13 @@ export interface Modules {
 }
 
 export async function modules(): Promise<Modules> {
-  const [up, cfg, ex, koa, runner, sc, html, text] = await Promise.all([
+  const [up, cfg, ex, koa, fastify, hono, runner, sc, html, text] = await Promise.all([
     load<any>('upstream/upstream.mjs'),
     load<any>('shared/config.mjs'),
     load<any>('express-service/app.mjs'),
     load<any>('koa-service/app.mjs'),
+    load<any>('fastify-service/app.mjs'),
+    load<any>('hono-service/app.mjs'),
     load<any>('load/runner.mjs'),
     load<any>('load/scenarios.mjs'),
     load<any>('report/html.mjs'),
@@ -118,6 +122,8 @@ export async function modules(): Promise<Modules> {
     DEFAULT_CONFIG_FILE: cfg.DEFAULT_CONFIG_FILE,
     startExpressService: ex.startExpressService,
     startKoaService: koa.startKoaService,
+    startFastifyService: fastify.startFastifyService,
+    startHonoService: hono.startHonoService,
     runScenario: runner.runScenario,
     scenarios: sc.scenarios,
     writeHtmlReport: html.writeHtmlReport,
@@ -126,6 +132,17 @@ export async function modules(): Promise<Modules> {
 }
 
 export const ADMIN_TOKEN = 'test-admin-token';
+
+/** The frameworks the demo service runs on. */
+export const FRAMEWORKS = ['express', 'koa', 'fastify', 'hono'] as const;
+export type Framework = (typeof FRAMEWORKS)[number];
+
+const STARTERS = {
+  express: 'startExpressService',
+  koa: 'startKoaService',
+  fastify: 'startFastifyService',
+  hono: 'startHonoService',
+} as const satisfies Record<Framework, keyof Modules>;
 
 export interface Stack {
   m: Modules;
@@ -138,10 +155,7 @@ export interface Stack {
  * The upstream and a service (`framework`) on free ports, configured from the demo's
  * YAML file with `env` on top (REDIS_URL passes through from the environment).
  */
-export async function startStack(
-  framework: 'express' | 'koa',
-  env: Record<string, string> = {},
-): Promise<Stack> {
+export async function startStack(framework: Framework, env: Record<string, string> = {}): Promise<Stack> {
   const m = await modules();
   const upstream = await m.startUpstream({ latencyMs: 5, jitterMs: 3 });
   let service: Service;
@@ -160,7 +174,7 @@ export async function startStack(
       },
       m.DEFAULT_CONFIG_FILE,
     );
-    service = await (framework === 'koa' ? m.startKoaService : m.startExpressService)(config);
+    service = await m[STARTERS[framework]](config);
   } catch (e) {
     await upstream.close();
     throw e;

@@ -1,12 +1,12 @@
 /**
- * The demo service's endpoints, the same in Express and in Koa: health, metrics, the
- * outbound call with the inbound deadline flowing into it, the Redis cache, the worker
- * pool, the error-prone route's breaker, the admin endpoints behind their token; and a
- * short chaos scenario on Koa.
+ * The demo service's endpoints, the same in Express, Koa, Fastify and Hono: health, metrics,
+ * the outbound call with the inbound deadline flowing into it, the Redis cache, bad and
+ * oversized bodies, the worker pool, the error-prone route's breaker, the admin endpoints
+ * behind their token; and a short chaos scenario on Koa and on Hono.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { REDIS_URL, reachable } from '../helpers/redis-server.js';
-import { ADMIN_TOKEN, path, run, type Stack, startStack } from './helpers.js';
+import { ADMIN_TOKEN, FRAMEWORKS, path, run, type Stack, startStack } from './helpers.js';
 
 const redisUp = await reachable(REDIS_URL);
 if (!redisUp && process.env.CI === 'true')
@@ -39,12 +39,13 @@ async function send(method: string, url: string, body: unknown, headers: Record<
       connection: 'close',
       ...headers,
     },
-    body: JSON.stringify(body),
+    // A string goes as it is (a malformed body); anything else as JSON.
+    body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: res.status, headers: res.headers, body: (await res.json()) as any };
 }
 
-describe.each(['express', 'koa'] as const)('the %s demo service', (framework) => {
+describe.each(FRAMEWORKS)('the %s demo service', (framework) => {
   let stack: Stack;
   let url: string;
   beforeAll(async () => {
@@ -138,6 +139,35 @@ describe.each(['express', 'koa'] as const)('the %s demo service', (framework) =>
     expect((await get(`${url}/api/cache/${'x'.repeat(200)}`)).status).toBe(400);
   });
 
+  test('bodies: bad JSON is a 400 problem, one over 64 KiB a 413 problem, both counted', async () => {
+    const key = `body-${framework}`;
+    const bad = await send('POST', `${url}/api/cache/${key}`, '{"value": nope');
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toContain('application/problem+json');
+    // Express answers with its own error handler's code, the other three with the body parser's.
+    expect(bad.body).toMatchObject({
+      status: 400,
+      title: 'Bad Request',
+      code: framework === 'express' ? 'ERROR' : 'BAD_BODY',
+    });
+    const big = await send('POST', `${url}/api/cache/${key}`, { value: 'x'.repeat(70 * 1024) });
+    expect(big.status).toBe(413);
+    expect(big.headers.get('content-type')).toContain('application/problem+json');
+    expect(big.body).toMatchObject({ status: 413 });
+    // Nothing was stored, and a body just under the limit still goes through.
+    expect((await get(`${url}/api/cache/${key}`)).status).toBe(404);
+    expect((await send('POST', `${url}/api/cache/${key}`, { value: 'x'.repeat(60 * 1024) })).status).toBe(
+      201,
+    );
+    const adminBad = await send('PUT', `${url}/admin/error-prone`, '{', admin);
+    expect(adminBad.status).toBe(400);
+    expect(adminBad.body.status).toBe(400);
+    const metrics = (await get(`${url}/metrics`)).body as string;
+    expect(metrics).toMatch(
+      /breakwater_http_request_duration_seconds_count\{method="POST",route="\/api\/cache\/:key",status_code="413"\} 1\n/,
+    );
+  });
+
   test('heavy-computation: runs in a worker thread, not on the event loop', async () => {
     const r = await get(`${url}/api/heavy-computation?ms=20`);
     expect(r.status).toBe(200);
@@ -221,19 +251,22 @@ describe.each(['express', 'koa'] as const)('the %s demo service', (framework) =>
     );
   });
 
-  test.runIf(framework === 'koa')('koa: the chaos scenario shows the same breaker cycle', async () => {
-    const r = await run(stack, 'chaos');
-    expect(r.summary.unanswered).toBe(0);
-    expect(r.summary.refusals.circuit_open).toBeGreaterThan(0);
-    expect(
-      r.summary.refusals.rate_limited + r.summary.refusals.bulkhead_full + r.summary.refusals.timeout,
-    ).toBe(0);
-    // external-data degraded to its stale copy instead of refusing.
-    expect(r.streams['external-data']!.fallbacks).toBeGreaterThan(0);
-    for (const breaker of ['upstream', 'GET /api/error-prone']) {
-      const p = path(r, breaker);
-      expect(p[0], p.join(' ')).toBe('closed>open');
-      expect(p.at(-1), p.join(' ')).toBe('half-open>closed');
-    }
-  });
+  test.runIf(framework === 'koa' || framework === 'hono')(
+    `${framework}: the chaos scenario shows the same breaker cycle`,
+    async () => {
+      const r = await run(stack, 'chaos');
+      expect(r.summary.unanswered).toBe(0);
+      expect(r.summary.refusals.circuit_open).toBeGreaterThan(0);
+      expect(
+        r.summary.refusals.rate_limited + r.summary.refusals.bulkhead_full + r.summary.refusals.timeout,
+      ).toBe(0);
+      // external-data degraded to its stale copy instead of refusing.
+      expect(r.streams['external-data']!.fallbacks).toBeGreaterThan(0);
+      for (const breaker of ['upstream', 'GET /api/error-prone']) {
+        const p = path(r, breaker);
+        expect(p[0], p.join(' ')).toBe('closed>open');
+        expect(p.at(-1), p.join(' ')).toBe('half-open>closed');
+      }
+    },
+  );
 });

@@ -15,6 +15,7 @@ export { EngineCall } from './engine/EngineCall.js';
 export type { CallInterceptor, InterceptedCall } from './engine/interceptor.js';
 export { Phase, Refused } from './engine/phase.js';
 export { type StreamEnd, StreamStats } from './engine/StreamStats.js';
+export type { AnswerRecorder, RecordedAnswer } from './guard/fallback.js';
 export { RouteFallback, toWire, type WireAnswer } from './guard/fallback.js';
 export { type CallGuard, GuardCall } from './guard/GuardCall.js';
 export { hasProtection, mergePolicy } from './guard/policy.js';
@@ -36,5 +37,4 @@ export { type MetricsAnswer, prefersOpenMetrics, renderMetrics } from './metrics
 export type { MetricsHost } from './metrics/MetricsHost.js';
 export { type RouteSeries, UNMATCHED_ROUTE } from './metrics/RouteSeries.js';
 export type { ProxySetting, ProxyTrust } from './rate-limit/client-ip.js';
-export type { AnswerRecorder, RecordedAnswer } from './stale/staleIfError.js';
 export { promiseFor, type Settles } from './util/promiseFor.js';

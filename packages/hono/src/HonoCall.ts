@@ -97,6 +97,8 @@ export class HonoCall extends ResponseCall {
   }
 
   proceed(): void {
+    // Set before the handler answers, they are part of the Response Hono builds.
+    this.prepareHeaders(this.c.header);
     runNext(this.next, this.onHandlerDone, this.onHandlerError);
   }
 

@@ -1,7 +1,23 @@
 import { ConfigError, TimeoutError } from '../errors.js';
-import type { AnswerRecorder } from '../stale/staleIfError.js';
 import { type Duration, parseDuration } from '../util/duration.js';
 import type { RejectionReason } from './problem.js';
+
+/** An answer a route gave, as adapters hand it to the recorder. */
+export interface RecordedAnswer {
+  method: string;
+  path: string;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  req: unknown;
+  status: number;
+  responseHeaders: Readonly<Record<string, number | string | string[] | undefined>>;
+  body: string | Uint8Array;
+}
+
+/** What a route's fallback may carry to see the route's good answers. */
+export interface AnswerRecorder {
+  readonly maxBodyBytes: number;
+  record(answer: RecordedAnswer): void;
+}
 
 /**
  * Why a route's fallback is asked for an answer: a policy's refusal, or `'error'`, a

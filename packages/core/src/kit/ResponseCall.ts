@@ -40,6 +40,8 @@ export abstract class ResponseCall extends GuardCall {
   readonly done: Promise<Response | undefined>;
   /** Headers for the eventual answer (rate-limit state), added once the handler has answered. */
   private headers: Array<readonly [string, string]> | undefined;
+  /** The gathered headers were handed to the framework before the handler ran. */
+  private prepared = false;
   private settled = false;
 
   constructor(guard: GuardCall['guard']) {
@@ -54,6 +56,19 @@ export abstract class ResponseCall extends GuardCall {
 
   setHeader(name: string, value: string): void {
     (this.headers ??= []).push([name, value]);
+  }
+
+  /**
+   * Hands the headers gathered so far (rate-limit state) to `prepare`, the framework's way
+   * of setting headers on the answer still to be made: adding them to an answer already
+   * made rebuilds it (in Hono, a copy of the whole `Response`), a cost on every request.
+   * An answer that does not carry them (one the handler built itself) gets them after.
+   */
+  protected prepareHeaders(prepare: (name: string, value: string) => void): void {
+    const h = this.headers;
+    if (h === undefined) return;
+    for (const [name, value] of h) prepare(name, value);
+    this.prepared = true;
   }
 
   send(a: WireAnswer): void {
@@ -119,8 +134,8 @@ export abstract class ResponseCall extends GuardCall {
     this.finish(status, e);
     // After a timeout the answer is the guard's (out already, or a fallback's to come).
     if (late) return;
-    if (status >= 500 && running && this.handlerFailed(e, () => this.kept())) return;
-    this.kept();
+    if (status >= 500 && running && this.handlerFailed(e, () => this.kept(res))) return;
+    this.kept(res);
   }
 
   /** The handler threw past the framework's error handling. */
@@ -140,8 +155,9 @@ export abstract class ResponseCall extends GuardCall {
   }
 
   /** The handler's answer stands, with the gathered headers. */
-  private kept(): void {
-    if (this.headers !== undefined) this.addHeaders(this.headers);
+  private kept(res: Response): void {
+    const h = this.headers;
+    if (h !== undefined && !(this.prepared && res.headers.has(h[0]![0]))) this.addHeaders(h);
     this.resolve(undefined);
   }
 

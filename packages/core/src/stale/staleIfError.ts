@@ -1,5 +1,11 @@
 import { ConfigError } from '../errors.js';
-import type { Fallback, FallbackAnswer, FallbackContext } from '../guard/fallback.js';
+import type {
+  AnswerRecorder,
+  Fallback,
+  FallbackAnswer,
+  FallbackContext,
+  RecordedAnswer,
+} from '../guard/fallback.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { type Duration, parseDuration } from '../util/duration.js';
 import { checkKeys, expectObject } from '../util/validate.js';
@@ -40,22 +46,7 @@ export interface StaleIfErrorOptions {
   clock?: Clock;
 }
 
-/** An answer a route gave, as adapters hand it to the recorder. */
-export interface RecordedAnswer {
-  method: string;
-  path: string;
-  headers: Readonly<Record<string, string | string[] | undefined>>;
-  req: unknown;
-  status: number;
-  responseHeaders: Readonly<Record<string, number | string | string[] | undefined>>;
-  body: string | Uint8Array;
-}
-
-/** What a route's fallback may carry to see the route's good answers. */
-export interface AnswerRecorder {
-  readonly maxBodyBytes: number;
-  record(answer: RecordedAnswer): void;
-}
+export type { AnswerRecorder, RecordedAnswer };
 
 /** A fallback that also remembers: `fallback: staleIfError({ maxAge: '10m' })`. */
 export type StaleIfErrorFallback = Fallback & { readonly recorder: AnswerRecorder };
