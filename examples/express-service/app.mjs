@@ -80,13 +80,16 @@ export async function startExpressService(config, { log = () => {} } = {}) {
   app.use(function notFound(_req, res) {
     reply(res, problem(404, 'Not Found', 'no such route', 'NOT_FOUND'));
   });
-  // Bad JSON bodies are the client's fault; anything else is ours.
+  // Bad or oversized JSON bodies (the body parser's 400 and 413) are the client's fault,
+  // answered as the other services answer them; anything else is ours.
   app.use(function errors(err, _req, res, _next) {
     if (res.headersSent) return;
     const status = err.status >= 400 && err.status < 500 ? err.status : 500;
     reply(
       res,
-      problem(status, status === 500 ? 'Internal Server Error' : 'Bad Request', err.message, 'ERROR'),
+      status === 500
+        ? problem(500, 'Internal Server Error', err.message, 'ERROR')
+        : problem(status, 'Bad Request', err.message, 'BAD_BODY'),
     );
   });
 

@@ -4,14 +4,16 @@
  * is missed.
  *
  *   node load/cli.mjs <basic|spike|chaos|endurance|all> [--target URL] [--upstream URL]
- *        [--token ADMIN_TOKEN] [--scale full|demo|test] [--duration SECONDS] [--koa] [--html FILE]
+ *        [--token ADMIN_TOKEN] [--scale full|demo|test] [--duration SECONDS]
+ *        [--framework express|koa|fastify|hono] [--koa] [--html FILE]
  *
- * Without --target it starts the upstream and the Express service (--koa: Koa) itself,
+ * Without --target it starts the upstream and the service on Express (or the --framework
+ * given; --koa is short for --framework koa) itself,
  * as child processes, and stops them at the end. With --target, give --token (or
  * ADMIN_TOKEN) and, for chaos, --upstream.
  */
 import { parseArgs } from 'node:util';
-import { startStack } from '../demo/processes.mjs';
+import { FRAMEWORKS, startStack } from '../demo/processes.mjs';
 import { writeHtmlReport } from '../report/html.mjs';
 import { scenarioReport, summaryTable } from '../report/text.mjs';
 import { runScenario } from './runner.mjs';
@@ -26,6 +28,7 @@ const { values, positionals } = parseArgs({
     token: { type: 'string' },
     scale: { type: 'string', default: 'full' },
     duration: { type: 'string' },
+    framework: { type: 'string' },
     koa: { type: 'boolean', default: false },
     html: { type: 'string' },
   },
@@ -44,6 +47,13 @@ if (!['full', 'demo', 'test'].includes(values.scale)) {
   console.error(`load: --scale: expected full, demo or test, got ${JSON.stringify(values.scale)}`);
   process.exit(2);
 }
+const framework = values.framework ?? (values.koa ? 'koa' : 'express');
+if (!Object.hasOwn(FRAMEWORKS, framework) || (values.koa && framework !== 'koa')) {
+  console.error(
+    `load: --framework: expected ${Object.keys(FRAMEWORKS).join(', ')}${values.koa ? ' (--koa is --framework koa)' : ''}, got ${JSON.stringify(framework)}`,
+  );
+  process.exit(2);
+}
 const duration = values.duration === undefined ? undefined : Number(values.duration);
 if (duration !== undefined && !(duration > 0)) {
   console.error(`load: --duration: expected seconds > 0, got ${JSON.stringify(values.duration)}`);
@@ -55,7 +65,7 @@ let target = values.target;
 let upstream = values.upstream;
 let token = values.token ?? process.env.ADMIN_TOKEN;
 if (target === undefined) {
-  stack = await startStack({ framework: values.koa ? 'koa' : 'express', log: (l) => console.error(l) });
+  stack = await startStack({ framework, log: (l) => console.error(l) });
   ({ target, upstream, token } = stack);
 }
 process.once('SIGINT', async () => {

@@ -1,7 +1,7 @@
 /**
  * `POST /admin/chaos`: turns chaos injection on and off at run time, behind the admin
  * token like the other admin endpoints. Framework-free: `{ method, body }` in,
- * `{ status, body }` out; both services and the chaos load scenario mount it.
+ * `{ status, body }` out; every demo service and the chaos load scenario mount it.
  *
  *   POST /admin/chaos  {"route": "GET /api/error-prone", "enabled": true,
  *                       "fault": {"rate": 0.1, "status": 503}, "latency": {"rate": 0.1, "ms": 300}}

@@ -113,7 +113,7 @@ export function readConfigFile(file) {
   }
 }
 
-/** The API routes both services mount, by the key their policy has in `breakwater.routes`. */
+/** The API routes every demo service mounts, by the key their policy has in `breakwater.routes`. */
 export const API_ROUTES = [
   'GET /api/external-data',
   'GET /api/cache/:key',

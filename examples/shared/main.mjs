@@ -1,5 +1,5 @@
 /**
- * The command-line entry both services share: loads the configuration (CONFIG or
+ * The command-line entry the demo services share: loads the configuration (CONFIG or
  * config/service.yaml, then the environment), starts, prints one JSON line once it
  * listens, and shuts down gracefully on SIGTERM or SIGINT. Configuration errors print
  * the setting's path and exit with status 2. While it runs, an edit to the configuration
