@@ -5,7 +5,7 @@
  */
 import { breakwater } from '@breakwater/express';
 import express from 'express';
-import { configured, createDemo, problem, serve } from '../shared/service.mjs';
+import { createDemoWith, problem, serve } from '../shared/service.mjs';
 
 /** Sends a handler's `{ status, body, headers }`. */
 function reply(res, r) {
@@ -33,15 +33,7 @@ function handle(fn) {
  * `{ url, server, bw, demo, close() }` once it listens.
  */
 export async function startExpressService(config, { log = () => {} } = {}) {
-  const demo = await createDemo(config, { log });
-  let bw;
-  try {
-    bw = configured(config.source, 'breakwater', () => breakwater(demo.breakwaterOptions));
-  } catch (e) {
-    await demo.close();
-    throw e;
-  }
-  demo.attach(bw);
+  const { demo, bw } = await createDemoWith(config, breakwater, { log });
   const h = demo.handlers;
   const p = demo.policy; // the configured policy of a route
   const json = express.json({ limit: '64kb' });

@@ -5,7 +5,7 @@
  */
 import { breakwater } from '@breakwater/fastify';
 import Fastify from 'fastify';
-import { configured, createDemo, problem, serve } from '../shared/service.mjs';
+import { createDemoWith, problem, serve } from '../shared/service.mjs';
 
 /** Sends a handler's `{ status, body, headers }`. */
 function send(reply, r) {
@@ -27,15 +27,7 @@ function handle(fn) {
  * `{ url, server, bw, demo, close() }` once it listens.
  */
 export async function startFastifyService(config, { log = () => {} } = {}) {
-  const demo = await createDemo(config, { log });
-  let bw;
-  try {
-    bw = configured(config.source, 'breakwater', () => breakwater(demo.breakwaterOptions));
-  } catch (e) {
-    await demo.close();
-    throw e;
-  }
-  demo.attach(bw);
+  const { demo, bw } = await createDemoWith(config, breakwater, { log });
   const h = demo.handlers;
   // The configured policy of a route, in the route's config (checked as the route is declared).
   const p = (key) => ({ config: { breakwater: demo.policy(key) } });

@@ -6,7 +6,7 @@ import { breakwater } from '@breakwater/hono';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { configured, createDemo, problem, serve } from '../shared/service.mjs';
+import { createDemoWith, problem, serve } from '../shared/service.mjs';
 
 const JSON_TYPE = { 'content-type': 'application/json; charset=utf-8' };
 
@@ -57,15 +57,7 @@ function handle(fn) {
  * `{ url, server, bw, demo, close() }` once it listens.
  */
 export async function startHonoService(config, { log = () => {} } = {}) {
-  const demo = await createDemo(config, { log });
-  let bw;
-  try {
-    bw = configured(config.source, 'breakwater', () => breakwater(demo.breakwaterOptions));
-  } catch (e) {
-    await demo.close();
-    throw e;
-  }
-  demo.attach(bw);
+  const { demo, bw } = await createDemoWith(config, breakwater, { log });
   const h = demo.handlers;
   const p = demo.policy; // the configured policy of a route
 

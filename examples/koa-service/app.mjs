@@ -6,7 +6,7 @@ import { readBody } from '@breakwater/core/adapter';
 import { breakwater } from '@breakwater/koa';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { configured, createDemo, problem, serve } from '../shared/service.mjs';
+import { createDemoWith, problem, serve } from '../shared/service.mjs';
 
 function reply(ctx, r) {
   ctx.status = r.status;
@@ -54,15 +54,7 @@ function handle(fn) {
  * `{ url, server, bw, demo, close() }` once it listens.
  */
 export async function startKoaService(config, { log = () => {} } = {}) {
-  const demo = await createDemo(config, { log });
-  let bw;
-  try {
-    bw = configured(config.source, 'breakwater', () => breakwater(demo.breakwaterOptions));
-  } catch (e) {
-    await demo.close();
-    throw e;
-  }
-  demo.attach(bw);
+  const { demo, bw } = await createDemoWith(config, breakwater, { log });
   const h = demo.handlers;
   const p = demo.policy; // the configured policy of a route
 

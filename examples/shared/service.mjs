@@ -85,6 +85,24 @@ function upstreamFailure(e) {
 }
 
 /**
+ * The demo's framework-neutral half with the adapter's Breakwater attached: `breakwater` is
+ * the adapter's factory. Options Breakwater refuses close the demo again and throw,
+ * naming the configuration file. Resolves with `{ demo, bw }`.
+ */
+export async function createDemoWith(config, breakwater, { log = () => {} } = {}) {
+  const demo = await createDemo(config, { log });
+  let bw;
+  try {
+    bw = configured(config.source, 'breakwater', () => breakwater(demo.breakwaterOptions));
+  } catch (e) {
+    await demo.close();
+    throw e;
+  }
+  demo.attach(bw);
+  return { demo, bw };
+}
+
+/**
  * Builds the framework-neutral half of the demo service from a resolved configuration
  * (`loadConfig()`). Nothing listens yet; call `attach(bw)` once the adapter's
  * `breakwater()` exists, and `close()` after `bw.close()`.

@@ -662,7 +662,7 @@ class Call implements DeadlineNode {
     this.expire(this);
   }
 }
-const { remaining, waitMs, fullResetMs, SLOTS } = rateLimitAlgorithms;
+const { reportWindow, SLOTS } = rateLimitAlgorithms;
 /** The windows' state while a reply is read (synchronously, so one array serves every call). */
 const scratch: number[] = new Array<number>(SLOTS * MAX_WINDOWS).fill(0);
 
@@ -708,16 +708,7 @@ function decisionOf(
     const o = i * SLOTS;
     const refused = (violated & (1 << i)) !== 0;
     if (refused) d.violated.push(i);
-    const left = remaining(s, o, w, now);
-    d.remaining[i] = left;
-    // A window that cannot take one more unit reports when it can, not when it is full again.
-    const reset = refused
-      ? waitMs(s, o, w, now, cost)
-      : left < 1
-        ? waitMs(s, o, w, now, 1)
-        : fullResetMs(s, o, w, now);
-    d.resetMs[i] = reset;
-    if (refused && reset > d.retryAfterMs) d.retryAfterMs = reset;
+    reportWindow(d, i, s, o, w, now, cost, refused);
   }
   if (block !== undefined) {
     // The block's `until` follows the windows: in a block (or at its start) every window says when it ends.

@@ -95,6 +95,15 @@ export function fingerprint(w: RateLimitWindow): number {
 }
 
 const fingerprints = new Map<string, number>();
+/** Lua: `now` in milliseconds, the caller's clock (ARGV[2]) or, without one, Redis's (TIME). */
+const NOW_LUA = `local now = ARGV[2]
+if now == nil then
+  local t = redis.call('TIME')
+  now = t[1] * 1000 + math.floor(t[2] / 1000)
+else
+  now = tonumber(now)
+end`;
+
 /**
  * Windows by fingerprint, for every window this process has built a script for: reading a
  * key's state back (`get`) finds the settings, a `limit` function's included, that wrote it.
@@ -323,14 +332,8 @@ ${advanceCode(w, i)}
 ${give}`;
   });
   const lua = `local cost = tonumber(ARGV[1])
-local now = ARGV[2]
 local fmod = math.fmod
-if now == nil then
-  local t = redis.call('TIME')
-  now = t[1] * 1000 + math.floor(t[2] / 1000)
-else
-  now = tonumber(now)
-end
+${NOW_LUA}
 local key = KEYS[1]
 local raw = redis.pcall('GET', key)
 if type(raw) ~= 'string' or (#raw ~= ${size} and #raw ~= ${size + 32}) then return '' end
@@ -350,13 +353,7 @@ return ''
  * The Lua reading a key's state without changing it: the decision clock's `now` as one
  * little-endian double, then the stored value (empty when there is none). ARGV as above.
  */
-export const PEEK_LUA = `local now = ARGV[2]
-if now == nil then
-  local t = redis.call('TIME')
-  now = t[1] * 1000 + math.floor(t[2] / 1000)
-else
-  now = tonumber(now)
-end
+export const PEEK_LUA = `${NOW_LUA}
 local raw = redis.pcall('GET', KEYS[1])
 if type(raw) ~= 'string' then raw = '' end
 return struct.pack('<d', now) .. raw

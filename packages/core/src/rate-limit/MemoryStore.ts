@@ -8,11 +8,10 @@ import {
   blockInit,
   blockKeepUntil,
   blockRefused,
-  fullResetMs,
   give,
   idleMs,
   init,
-  remaining,
+  reportWindow,
   SLOTS,
   stateOf,
   take,
@@ -114,7 +113,7 @@ export class MemoryStore implements RateLimitStore {
       const w = windows[i]!;
       const o = i * SLOTS;
       if (allowed) take(s, o, w, cost);
-      report(r, i, s, o, w, now, cost, allowed);
+      reportWindow(r, i, s, o, w, now, cost, !allowed && r.violated.includes(i));
       const wIdle = idleMs(w);
       if (wIdle > idle) idle = wIdle;
     }
@@ -198,7 +197,7 @@ export class MemoryStore implements RateLimitStore {
         r.resetMs[i] = blocked;
         continue;
       }
-      report(r, i, s, o, w, now, cost, allowed);
+      reportWindow(r, i, s, o, w, now, cost, !allowed && r.violated.includes(i));
     }
     if (blocked > 0) {
       if (r.violated.length !== n) {
@@ -333,33 +332,6 @@ export class MemoryStore implements RateLimitStore {
     e.dead = true;
     this.map.delete(e.key);
   }
-}
-
-/**
- * Window `i`'s part of a decision: what remains and when it resets. A window that cannot
- * take one more unit reports when it can, not when it is full again; a refusing window's
- * wait is the decision's `retryAfterMs` when it is the longest.
- */
-function report(
-  r: RateLimitDecision,
-  i: number,
-  s: number[],
-  o: number,
-  w: RateLimitWindow,
-  now: number,
-  cost: number,
-  allowed: boolean,
-): void {
-  const left = remaining(s, o, w, now);
-  r.remaining[i] = left;
-  const refusing = !allowed && r.violated.includes(i);
-  const reset = refusing
-    ? waitMs(s, o, w, now, cost)
-    : left < 1
-      ? waitMs(s, o, w, now, 1)
-      : fullResetMs(s, o, w, now);
-  r.resetMs[i] = reset;
-  if (refusing && reset > r.retryAfterMs) r.retryAfterMs = reset;
 }
 
 /** A decision object for a store to fill and reuse (one shape for every decision). */

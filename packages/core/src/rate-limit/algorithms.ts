@@ -1,4 +1,4 @@
-import type { RateLimitBlock, RateLimitKeyState, RateLimitWindow } from './types.js';
+import type { RateLimitBlock, RateLimitDecision, RateLimitKeyState, RateLimitWindow } from './types.js';
 
 /**
  * The three algorithms over a flat state array, three numbers per window:
@@ -231,4 +231,31 @@ export function stateOf(
     out.windows.push({ name: w.name, limit: w.limit, remaining: left, resetMs });
   }
   return out;
+}
+
+/**
+ * Window `i`'s part of decision `d` from its state in `s` at `o`: what remains and when it
+ * resets. A window that cannot take one more unit reports when it can, not when it is full
+ * again; a refusing window's wait is the decision's `retryAfterMs` when it is the longest.
+ * Every store reports through this, so their headers agree.
+ */
+export function reportWindow(
+  d: RateLimitDecision,
+  i: number,
+  s: number[],
+  o: number,
+  w: RateLimitWindow,
+  now: number,
+  cost: number,
+  refused: boolean,
+): void {
+  const left = remaining(s, o, w, now);
+  d.remaining[i] = left;
+  const reset = refused
+    ? waitMs(s, o, w, now, cost)
+    : left < 1
+      ? waitMs(s, o, w, now, 1)
+      : fullResetMs(s, o, w, now);
+  d.resetMs[i] = reset;
+  if (refused && reset > d.retryAfterMs) d.retryAfterMs = reset;
 }
