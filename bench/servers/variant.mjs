@@ -19,7 +19,11 @@ export function breakwaterVariant(variant) {
     options: { registry: new Registry(), metrics: on.has('metrics') },
     route: {
       timeout: on.has('timeout') ? '10s' : false,
-      rateLimit: on.has('limit') ? { limit: LIMIT, window: '1s' } : false,
+      rateLimit: on.has('limit')
+        ? { limit: LIMIT, window: '1s' }
+        : on.has('limit-no-headers')
+          ? { limit: LIMIT, window: '1s', headers: false }
+          : false,
       circuitBreaker: on.has('breaker') ? { failureRateThreshold: 0.5 } : false,
       bulkhead: on.has('bulkhead') ? { maxConcurrent: 1000 } : false,
     },

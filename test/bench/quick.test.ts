@@ -62,3 +62,18 @@ test('bench/run.mjs --quick runs every suite and writes results/quick.json', asy
   const md = readFileSync(`${root}bench/results/quick.md`, 'utf8');
   for (const name of ['Express', 'Koa', 'Fastify', 'Hono']) expect(md).toContain(`HTTP overhead: ${name}`);
 }, 110_000);
+
+test('bench/inproc.mjs drives each framework under Breakwater in memory (what instructions/http.mjs counts)', async () => {
+  const run = (framework: string) =>
+    new Promise<number>((resolve) => {
+      execFile(
+        process.execPath,
+        ['bench/inproc.mjs', framework, 'breakwater', '--requests=500'],
+        { cwd: root, timeout: 60_000 },
+        (err) => resolve(err ? ((err as { code?: number }).code ?? 1) : 0),
+      );
+    });
+  // A request answered anything but 200 makes the harness exit non-zero.
+  const codes = await Promise.all(['express', 'koa', 'fastify', 'hono'].map(run));
+  expect(codes).toEqual([0, 0, 0, 0]);
+}, 90_000);

@@ -28,6 +28,7 @@ export type { AdapterIO, Endpoint, EndpointRequest, MiddlewareHost } from './kit
 export { createBreakwater } from './kit/createBreakwater.js';
 export { NodeCall, sinkResponse } from './kit/NodeCall.js';
 export { onQueuedRequestGone, recordResponse, writeAnswer } from './kit/nodeHttp.js';
+export { captureAnswer, detachResponse, watchForErrors, writeDetached } from './kit/nodeResponse.js';
 export { endStream, isStreamBody, pumpBody, watchResponse } from './kit/nodeStream.js';
 export { isResponse, ResponseCall, toResponse } from './kit/ResponseCall.js';
 export { recordPayload, recordsAnswer, recordWebResponse } from './kit/recordAnswer.js';

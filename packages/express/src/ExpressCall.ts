@@ -1,5 +1,7 @@
 import type { Refusal } from '@breakwater/core';
 import {
+  captureAnswer,
+  detachResponse as detach,
   endStream,
   GuardCall,
   onQueuedRequestGone,
@@ -7,11 +9,12 @@ import {
   type RouteGuard,
   type StreamSink,
   type WireAnswer,
+  watchForErrors,
   watchResponse,
   writeAnswer,
+  writeDetached,
 } from '@breakwater/core/adapter';
 import type { NextFunction, Request, Response } from 'express';
-import { captureAnswer, detach, watchForErrors, writeDetached } from './respond.js';
 
 const TRUST_PROXY = "app.set('trust proxy')";
 const TRUST_ADVICE =
@@ -104,9 +107,9 @@ export class ExpressCall extends GuardCall implements StreamSink {
     if (this.guard.engine.stream) watchResponse(this, this.res, this);
     const fb = this.guard.fallback;
     if (fb !== undefined) {
-      if (fb.covers('error')) watchForErrors(this);
+      if (fb.covers('error')) watchForErrors(this, this.res);
       if (fb.recorder !== undefined && this.req.method === 'GET')
-        captureAnswer(this, fb.recorder.maxBodyBytes);
+        captureAnswer(this, this.res, fb.recorder.maxBodyBytes);
     }
     this.next();
   }

@@ -50,6 +50,27 @@ export class FastifyCall extends NodeCall implements StreamSink {
     return this.request;
   }
 
+  /**
+   * On the reply, not the response: Fastify then writes all its headers in one
+   * `writeHead(status, headers)`, where one header set on the response first sends every
+   * other through `setHeader` as well.
+   */
+  override setHeader(name: string, value: string): void {
+    if (!this.res.headersSent) this.reply.header(name, value);
+  }
+
+  /** After a cut-off, straight onto the response: with the headers set on the reply so far, as Express keeps those set on its response. */
+  override sendLate(a: WireAnswer): void {
+    const res = this.res;
+    if (res.headersSent || res.destroyed) return;
+    const set = this.reply.getHeaders();
+    for (const name in set) {
+      const v = set[name];
+      if (v !== undefined && !res.hasHeader(name)) res.setHeader(name, v);
+    }
+    super.sendLate(a);
+  }
+
   send(a: WireAnswer): void {
     const reply = this.reply;
     reply.code(a.status);

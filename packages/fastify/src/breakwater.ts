@@ -70,11 +70,13 @@ function plugin(
 ): FastifyPluginCallback {
   const m = host.metrics;
   const onRequest: Hook = function breakwaterOnRequest(request, reply, done) {
-    if (m !== undefined) measureResponse(m, reply.raw, request.method, request.routeOptions.url);
-    const policy = request.routeOptions.config?.breakwater;
+    // A getter that builds an object each time: read once.
+    const route = request.routeOptions;
+    if (m !== undefined) measureResponse(m, reply.raw, request.method, route.url);
+    const policy = route.config?.breakwater;
     const guard =
       policy !== undefined
-        ? patternGuard(guardsFor(policy as RoutePolicy), request)
+        ? guardByPattern(guardsFor(policy as RoutePolicy), route.url ?? '*', request.method)
         : host.hasRouteTable
           ? host.entryGuard(request.method, request.url.split('?', 1)[0]!)
           : undefined;

@@ -35,6 +35,7 @@ interface NodeBindings {
  */
 export class HonoCall extends ResponseCall {
   private readonly incoming: IncomingMessage | undefined;
+  private readonly outgoing: ServerResponse | undefined;
 
   constructor(
     guard: RouteGuard,
@@ -44,7 +45,7 @@ export class HonoCall extends ResponseCall {
     super(guard);
     const env = c.env as NodeBindings | undefined;
     const req = (this.incoming = env?.incoming);
-    const res = env?.outgoing;
+    const res = (this.outgoing = env?.outgoing);
     if (res === undefined) return;
     res.on('close', () => {
       if (!res.writableFinished) this.clientClosed();
@@ -54,7 +55,10 @@ export class HonoCall extends ResponseCall {
   }
 
   clientIp(): string | undefined {
-    // The socket's peer: Hono has no trust-proxy setting to apply.
+    // The socket's peer: Hono has no trust-proxy setting to apply. On Node, read where
+    // getConnInfo() reads it, without the object it builds.
+    const incoming = this.incoming;
+    if (incoming !== undefined) return incoming.socket?.remoteAddress;
     try {
       return getConnInfo(this.c).remote.address;
     } catch {
@@ -71,6 +75,17 @@ export class HonoCall extends ResponseCall {
     if (incoming === undefined) return this.c.req.header(name);
     const v = incoming.headers[name];
     return Array.isArray(v) ? v[0] : v;
+  }
+
+  /**
+   * On @hono/node-server, straight onto Node's response: the server merges them into the
+   * answer it writes, where headers set through Hono make it build (and copy) a web
+   * `Headers` for every answer.
+   */
+  override setHeader(name: string, value: string): void {
+    const res = this.outgoing;
+    if (res === undefined) super.setHeader(name, value);
+    else if (!res.headersSent) res.setHeader(name, value);
   }
 
   requestMethod(): string {

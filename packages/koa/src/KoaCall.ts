@@ -71,8 +71,11 @@ export class KoaCall extends GuardCall implements StreamSink {
   }
 
   clientIp(): string | undefined {
+    const ctx = this.ctx;
+    // Without app.proxy, ctx.ip is the socket's address: skip its header parse and array.
+    if (ctx.app?.proxy !== true) return ctx.req.socket?.remoteAddress ?? ctx.ip;
     // ctx.ip applies Koa's `app.proxy` setting.
-    return this.ctx.ip;
+    return ctx.ip;
   }
 
   override proxySetting(): ProxySetting | undefined {

@@ -1,7 +1,12 @@
 import { ServerResponse } from 'node:http';
-import type { WireAnswer } from '@breakwater/core/adapter';
-import type { Response } from 'express';
-import type { ExpressCall } from './ExpressCall.js';
+import type { WireAnswer } from '../guard/fallback.js';
+import type { GuardCall } from '../guard/GuardCall.js';
+
+/*
+ * What a guard does to a Node response a framework's handler holds and the guard cannot
+ * swap (Express's `res`): cut it off from the handler, write on it after, hold a failing
+ * `end()` for the route's fallback, copy a good answer for a remembering one.
+ */
 
 function noop(): void {}
 function returnThis(this: unknown): unknown {
@@ -10,11 +15,11 @@ function returnThis(this: unknown): unknown {
 
 /**
  * Cuts a response off from its handler: writes become no-ops, `headersSent` reads false
- * so Express and error middleware take their ordinary paths without throwing, and the
+ * so the framework and its error handlers take their ordinary paths without throwing, and the
  * handler's eventual `end()` (a send, or an error handler's reply) reports that it ended
  * (each call does; the guard's finish is idempotent).
  */
-export function detach(res: Response, onEnd: () => void): void {
+export function detachResponse(res: ServerResponse, onEnd: () => void): void {
   const r = res as unknown as Record<string, unknown>;
   r.setHeader = returnThis;
   r.appendHeader = returnThis;
@@ -39,7 +44,7 @@ export function detach(res: Response, onEnd: () => void): void {
 const wire = ServerResponse.prototype;
 
 /** Writes an answer on a response `detach()` has cut off, through Node's own methods. */
-export function writeDetached(res: Response, a: WireAnswer): void {
+export function writeDetached(res: ServerResponse, a: WireAnswer): void {
   if (res.writableEnded || res.destroyed) return;
   for (const [name, value] of a.headers) wire.setHeader.call(res, name, value);
   wire.setHeader.call(res, 'Content-Length', Buffer.byteLength(a.body));
@@ -53,15 +58,14 @@ export function writeDetached(res: Response, a: WireAnswer): void {
 /**
  * Lets the route's fallback answer for a handler that fails: the first `end()` of a
  * response whose status is ≥ 500 while its headers are still unsent (a handler's own 500,
- * or Express's error handler after a throw or `next(err)`) ends the call and is held; the
+ * or the framework's error handler after a throw) ends the call and is held; the
  * fallback's answer replaces it, or, when the fallback gives none, the held `end()` goes
- * out as the handler meant it. Express does not show what reached `next(err)`, so the
+ * out as the handler meant it. The response does not show what the handler threw, so the
  * fallback's `error` is undefined here.
  */
-export function watchForErrors(call: ExpressCall): void {
-  const res = call.res;
+export function watchForErrors(call: GuardCall, res: ServerResponse): void {
   const end = res.end;
-  res.end = function heldEnd(this: Response, ...args: unknown[]): Response {
+  res.end = function heldEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
     res.end = end;
     if (res.statusCode >= 500 && !res.headersSent && call.isRunning) {
       call.finish(res.statusCode, undefined);
@@ -76,16 +80,15 @@ export function watchForErrors(call: ExpressCall): void {
       replay();
       return res;
     }
-    return (end as (...a: unknown[]) => Response).apply(res, args);
-  } as Response['end'];
+    return (end as (...a: unknown[]) => ServerResponse).apply(res, args);
+  } as ServerResponse['end'];
 }
 
 /**
  * Copies what the handler sends, up to `max` bytes, and hands a 2xx answer to the
  * route's remembering fallback when it ends. A larger answer is not copied further.
  */
-export function captureAnswer(call: ExpressCall, max: number): void {
-  const res = call.res;
+export function captureAnswer(call: GuardCall, res: ServerResponse, max: number): void {
   const write = res.write;
   const end = res.end;
   const chunks: Buffer[] = [];
@@ -102,17 +105,17 @@ export function captureAnswer(call: ExpressCall, max: number): void {
     size += b.byteLength;
     if (size <= max) chunks.push(b);
   };
-  res.write = function copyWrite(this: Response, ...args: unknown[]): boolean {
+  res.write = function copyWrite(this: ServerResponse, ...args: unknown[]): boolean {
     keep(args[0], args[1]);
     return (write as (...a: unknown[]) => boolean).apply(res, args);
-  } as Response['write'];
-  res.end = function copyEnd(this: Response, ...args: unknown[]): Response {
+  } as ServerResponse['write'];
+  res.end = function copyEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
     res.write = write;
     res.end = end;
     keep(args[0], args[1]);
     const status = res.statusCode;
     if (status >= 200 && status < 300 && size <= max && call.isRunning)
       call.recordAnswer(status, res.getHeaders(), Buffer.concat(chunks));
-    return (end as (...a: unknown[]) => Response).apply(res, args);
-  } as Response['end'];
+    return (end as (...a: unknown[]) => ServerResponse).apply(res, args);
+  } as ServerResponse['end'];
 }
