@@ -9,11 +9,8 @@
  *
  * Variants are the bench servers' (`bare`, `breakwater`, `breakwater:limit,metrics`, …).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { countInstructions, perUnit } from './callgrind.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, d) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? d);
@@ -21,37 +18,10 @@ const [framework, ...variants] = args.filter((a) => !a.startsWith('--'));
 const small = opt('small', 5_000);
 const large = opt('large', 25_000);
 const harness = fileURLToPath(new URL('../inproc.mjs', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'bw-callgrind-http-'));
-
-function instructions(variant, n) {
-  const out = join(dir, `cg.${n}`);
-  execFileSync(
-    'valgrind',
-    [
-      '--tool=callgrind',
-      `--callgrind-out-file=${out}`,
-      process.execPath,
-      '--predictable',
-      harness,
-      framework,
-      variant,
-      `--requests=${n}`,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const total = /^summary:\s+(\d+)/m.exec(readFileSync(out, 'utf8'));
-  if (!total) throw new Error(`no callgrind summary for ${framework} ${variant}`);
-  return Number(total[1]);
-}
-
-try {
-  let base;
-  for (const v of variants) {
-    const per = Math.round((instructions(v, large) - instructions(v, small)) / (large - small));
-    base ??= per;
-    const vs = v === variants[0] ? '' : `  ${(base / per).toFixed(3)}× ${variants[0]}`;
-    console.log(`${framework} ${v}: ${per} instructions per request${vs}`);
-  }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+let base;
+for (const v of variants) {
+  const per = perUnit((n) => countInstructions(harness, [framework, v, `--requests=${n}`]), small, large);
+  base ??= per;
+  const vs = v === variants[0] ? '' : `  ${(base / per).toFixed(3)}× ${variants[0]}`;
+  console.log(`${framework} ${v}: ${per} instructions per request${vs}`);
 }

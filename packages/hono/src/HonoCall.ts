@@ -7,7 +7,6 @@ import {
   type RouteGuard,
   runNext,
 } from '@breakwater/core/adapter';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, Next } from 'hono';
 
 /** Hono trusts no proxy: behind one, `'ip'` keys are the proxy's address. */
@@ -21,17 +20,13 @@ const NO_PROXY_SETTING: ProxySetting = Object.freeze({
 export type HonoOnReject = (refusal: Refusal, c: Context) => Response | Promise<Response>;
 
 /** What @hono/node-server puts in `c.env`. */
-interface NodeBindings {
-  incoming?: IncomingMessage;
-  outgoing?: ServerResponse;
-}
+type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse };
 
 /**
- * One Hono request under a route's guard. The middleware returns `done`: the refusal's
- * `Response` when the guard refuses or the deadline answers for the handler, nothing when
- * the handler has answered in time. On @hono/node-server the request is read from Node's
- * own and the client leaving is watched on its response; elsewhere (`app.request()`)
- * from Hono's.
+ * One Hono request under a route's guard. The middleware returns `done`: the `Response`
+ * that answers in the handler's place, or nothing when the handler answered in time. On
+ * @hono/node-server the request is read from Node's own and the client leaving is watched
+ * on its response; elsewhere (`app.request()`) from Hono's.
  */
 export class HonoCall extends ResponseCall {
   private readonly incoming: IncomingMessage | undefined;
@@ -55,15 +50,8 @@ export class HonoCall extends ResponseCall {
   }
 
   clientIp(): string | undefined {
-    // The socket's peer: Hono has no trust-proxy setting to apply. On Node, read where
-    // getConnInfo() reads it, without the object it builds.
-    const incoming = this.incoming;
-    if (incoming !== undefined) return incoming.socket?.remoteAddress;
-    try {
-      return getConnInfo(this.c).remote.address;
-    } catch {
-      return undefined;
-    }
+    // The socket's peer, where getConnInfo() reads it: Hono has no trust-proxy setting to apply.
+    return this.incoming?.socket?.remoteAddress;
   }
 
   override proxySetting(): ProxySetting {
@@ -77,11 +65,7 @@ export class HonoCall extends ResponseCall {
     return Array.isArray(v) ? v[0] : v;
   }
 
-  /**
-   * On @hono/node-server, straight onto Node's response: the server merges them into the
-   * answer it writes, where headers set through Hono make it build (and copy) a web
-   * `Headers` for every answer.
-   */
+  /** On Node's response, which the server merges into its answer: through Hono, every answer would build a web `Headers`. */
   override setHeader(name: string, value: string): void {
     const res = this.outgoing;
     if (res === undefined) super.setHeader(name, value);
