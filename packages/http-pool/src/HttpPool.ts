@@ -23,14 +23,7 @@ import {
 } from '@breakwater/core/extend';
 import { Attempt, type AttemptHost, type AttemptResponse } from './Attempt.js';
 import type { BodyRules } from './bodyRules.js';
-import {
-  checkFallback,
-  coversError,
-  type HttpFallback,
-  type HttpFallbackEvent,
-  reasonOf,
-  toResponse,
-} from './fallback.js';
+import { checkFallback, coversError, reasonOf, toResponse } from './fallback.js';
 import { HealthChecker } from './HealthChecker.js';
 import type { HttpResponse } from './HttpResponse.js';
 import { Origin } from './Origin.js';
@@ -41,6 +34,8 @@ import { priorityIndex } from './pacing/priority.js';
 import {
   buildDispatch,
   type HttpCallOptions,
+  type HttpFallback,
+  type HttpFallbackEvent,
   type HttpRequestOptions,
   isStreamBody,
   type RequestBody,

@@ -1,62 +1,7 @@
 import { Readable } from 'node:stream';
-import { ConfigError, type FallbackReason, type FallbackResult, isConfigError } from '@breakwater/core';
+import { ConfigError, isConfigError } from '@breakwater/core';
 import { HttpResponse, type ResponseHeaders } from './HttpResponse.js';
-import type { HttpRequestOptions } from './request.js';
-
-/**
- * Why a pool's fallback is asked for a response: `circuit_open` (the pool's breaker),
- * `bulkhead_full` (its queue full, or the wait for a connection too long), `rate_limited`
- * (the wait for a pacing token too long), `timeout`, or `'error'`: anything else the call
- * would throw (the upstream down or reset, a body too large, no healthy origin, …).
- */
-export type HttpFallbackReason = Exclude<FallbackReason, 'overloaded'>;
-
-/** What a pool's fallback is told about the call it answers for. */
-export interface HttpFallbackContext {
-  reason: HttpFallbackReason;
-  /** What the call would have thrown. */
-  error: unknown;
-  /** The pool's name. */
-  pool: string;
-  /** The request as the caller gave it (method defaulted). */
-  method: string;
-  path: string;
-  request: HttpRequestOptions;
-  /** The caller's signal (`signal`, else the context's), if any. */
-  signal: AbortSignal | undefined;
-}
-
-/**
- * A fallback's answer, as `HttpResponse` fields: `status` (default 200), `headers` (names
- * taken in lower case), `body` a string or bytes as they are, any other value as JSON
- * (with `content-type: application/json`); no body: empty.
- */
-export interface HttpFallbackAnswer {
-  status?: number;
-  headers?: Record<string, string | string[]>;
-  body?: string | Uint8Array | object | null;
-}
-
-/**
- * A pool's fallback: a response in place of the call's error. It may answer with an
- * {@link HttpFallbackAnswer}, or with an `HttpResponse` (another pool's, say), returned
- * as it is. `undefined`, a throw or a rejection declines: the call throws its own error.
- */
-export type HttpFallback = (
-  ctx: HttpFallbackContext,
-) =>
-  | HttpFallbackAnswer
-  | HttpResponse<any>
-  | undefined
-  | PromiseLike<HttpFallbackAnswer | HttpResponse<any> | undefined>;
-
-/** A pool's fallback attempt, as `HttpPool.onFallback` announces it. */
-export interface HttpFallbackEvent {
-  reason: HttpFallbackReason;
-  /** `served`: the call answered with the fallback's response; `failed`: it declined or threw. */
-  result: FallbackResult;
-  error: unknown;
-}
+import type { HttpFallback, HttpFallbackAnswer, HttpFallbackReason, HttpRequestOptions } from './request.js';
 
 /** The header a fallback's response carries, with the reason as its value (lower case, as every response header). */
 export const FALLBACK_HEADER = 'breakwater-fallback';

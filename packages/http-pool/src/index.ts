@@ -11,19 +11,23 @@ export {
   PoolBodyTimeoutError,
   PoolResponseTooLargeError,
 } from './errors.js';
-export type {
-  HttpFallback,
-  HttpFallbackAnswer,
-  HttpFallbackContext,
-  HttpFallbackEvent,
-  HttpFallbackReason,
-} from './fallback.js';
 export { HttpPool, type HttpPoolStats, type RequestOutcome } from './HttpPool.js';
 export { HttpResponse, type ResponseHeaders } from './HttpResponse.js';
 export type { HealthCheckOptions, HttpPoolOptions, PassiveHealthOptions } from './options.js';
 export { isPoolPaceTimeoutError, PoolPaceTimeoutError } from './pacing/errors.js';
 export type { PaceOptions } from './pacing/options.js';
-export { type PaceChange, type PaceChangeReason, Pacer } from './pacing/Pacer.js';
+export type { PaceChangeReason } from './pacing/PaceAdapter.js';
+export { type PaceChange, Pacer } from './pacing/Pacer.js';
 export { emptySignal, type RateLimitSignal, readRateLimitSignal } from './pacing/parseRateLimitHeaders.js';
 export type { CallPriority } from './pacing/priority.js';
-export type { HttpCallOptions, HttpRequestOptions, Query, RequestBody } from './request.js';
+export type {
+  HttpCallOptions,
+  HttpFallback,
+  HttpFallbackAnswer,
+  HttpFallbackContext,
+  HttpFallbackEvent,
+  HttpFallbackReason,
+  HttpRequestOptions,
+  Query,
+  RequestBody,
+} from './request.js';

@@ -8,8 +8,8 @@ import {
   type RetryOptions,
 } from '@breakwater/core';
 import type { Dispatcher, Pool } from 'undici';
-import type { HttpFallback } from './fallback.js';
 import { type PaceOptions, type ResolvedPaceOptions, resolvePaceOptions } from './pacing/options.js';
+import type { HttpFallback } from './request.js';
 
 /** Active health checks: a request to `path` on a connection of its own, every `interval`. */
 export interface HealthCheckOptions {

@@ -1,7 +1,9 @@
 import type { ResponseHeaders } from '../HttpResponse.js';
 import type { ResolvedPaceOptions } from './options.js';
-import type { PaceChangeReason } from './Pacer.js';
 import { emptySignal, type RateLimitSignal, readRateLimitSignal } from './parseRateLimitHeaders.js';
+
+/** Why the pace changed, as announced by {@link Pacer.onChange}. */
+export type PaceChangeReason = 'throttled' | 'headers' | 'policy' | 'restore' | 'pause';
 
 /** Multiplicative decrease on a 429 (or a 503 with `Retry-After`). */
 const DECREASE = 0.5;

@@ -4,14 +4,11 @@ import type { ResponseHeaders } from '../HttpResponse.js';
 import { WaitQueue } from '../WaitQueue.js';
 import { PoolPaceTimeoutError } from './errors.js';
 import type { ResolvedPaceOptions } from './options.js';
-import { PaceAdapter, type PaceControl } from './PaceAdapter.js';
+import { PaceAdapter, type PaceChangeReason, type PaceControl } from './PaceAdapter.js';
 import { PaceWaiter } from './PaceWaiter.js';
 
 /** Tokens are fractional; a hair under 1 (float error) still counts as a whole token. */
 const WHOLE = 1 - 1e-9;
-
-/** Why the pace changed, as announced by {@link Pacer.onChange}. */
-export type PaceChangeReason = 'throttled' | 'headers' | 'policy' | 'restore' | 'pause';
 
 /** A change of pace: the new rate (calls per second) and, while paused, until when. */
 export interface PaceChange {
