@@ -38,4 +38,5 @@ export { type MetricsAnswer, prefersOpenMetrics, renderMetrics } from './metrics
 export type { MetricsHost } from './metrics/MetricsHost.js';
 export { type RouteSeries, UNMATCHED_ROUTE } from './metrics/RouteSeries.js';
 export type { ProxySetting, ProxyTrust } from './rate-limit/client-ip.js';
+export { RATE_LIMIT_HEADER_NAMES } from './rate-limit/headers.js';
 export { promiseFor, type Settles } from './util/promiseFor.js';

@@ -3,6 +3,7 @@ import type { Refusal } from '@breakwater/core';
 import {
   endStream,
   NodeCall,
+  RATE_LIMIT_HEADER_NAMES,
   type RouteGuard,
   type StreamSink,
   sinkResponse,
@@ -59,14 +60,17 @@ export class FastifyCall extends NodeCall implements StreamSink {
     if (!this.res.headersSent) this.reply.header(name, value);
   }
 
-  /** After a cut-off, straight onto the response: with the headers set on the reply so far, as Express keeps those set on its response. */
+  /**
+   * After a cut-off, straight onto the response, with the rate-limit headers set on the
+   * reply: only those, not whatever the cut-off handler had set there.
+   */
   override sendLate(a: WireAnswer): void {
     const res = this.res;
     if (res.headersSent || res.destroyed) return;
-    const set = this.reply.getHeaders();
-    for (const name in set) {
-      const v = set[name];
-      if (v !== undefined && !res.hasHeader(name)) res.setHeader(name, v);
+    const reply = this.reply;
+    for (const name of RATE_LIMIT_HEADER_NAMES) {
+      const v = reply.getHeader(name);
+      if (v !== undefined) res.setHeader(name, v);
     }
     super.sendLate(a);
   }

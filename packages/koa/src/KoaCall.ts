@@ -73,7 +73,7 @@ export class KoaCall extends GuardCall implements StreamSink {
   clientIp(): string | undefined {
     const ctx = this.ctx;
     // Without app.proxy, ctx.ip is the socket's address: skip its header parse and array.
-    if (ctx.app?.proxy !== true) return ctx.req.socket?.remoteAddress ?? ctx.ip;
+    if (!ctx.app?.proxy) return ctx.req.socket?.remoteAddress ?? ctx.ip;
     // ctx.ip applies Koa's `app.proxy` setting.
     return ctx.ip;
   }

@@ -94,6 +94,15 @@ export interface RateLimitHeaderSink {
   setHeader(name: string, value: string): void;
 }
 
+/** Every header an admitted request's rate-limit state may set, in lower case (any mode). */
+export const RATE_LIMIT_HEADER_NAMES: readonly string[] = Object.freeze([
+  'ratelimit-policy',
+  'ratelimit',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+]);
+
 /**
  * A limiter's headers in one mode. Everything that depends only on the options (the
  * policy header, each window's advertised quota) is built once, at construction; per
