@@ -137,9 +137,15 @@ export function buildScript(windows: readonly RateLimitWindow[], block?: RateLim
   const life = b === undefined ? idle : Math.max(idle, b.windowMs, 2 * b.maxMs);
 
   const lua = `local cost = tonumber(ARGV[1])
-local own = ARGV[2] == nil
+local now = ARGV[2]
+local own = now == nil
 local fmod = math.fmod
-${NOW_LUA}
+if own then
+  local t = redis.call('TIME')
+  now = t[1] * 1000 + math.floor(t[2] / 1000)
+else
+  now = tonumber(now)
+end
 local key = KEYS[1]
 -- pcall: a key left in another format (a hash from an older version) is overwritten, not an error.
 local raw = redis.pcall('GET', key)
