@@ -26,9 +26,9 @@ export { type StreamSink, StreamWatch } from './guard/StreamWatch.js';
 export { HealthRegistry, type HealthSources } from './health/HealthRegistry.js';
 export type { AdapterIO, Endpoint, EndpointRequest, MiddlewareHost } from './kit/AdapterIO.js';
 export { createBreakwater } from './kit/createBreakwater.js';
+export { HeldResponseCall } from './kit/HeldResponseCall.js';
 export { NodeCall, sinkResponse } from './kit/NodeCall.js';
 export { onQueuedRequestGone, recordResponse, writeAnswer } from './kit/nodeHttp.js';
-export { captureAnswer, detachResponse, watchForErrors, writeDetached } from './kit/nodeResponse.js';
 export { endStream, isStreamBody, pumpBody, watchResponse } from './kit/nodeStream.js';
 export { isResponse, ResponseCall, toResponse } from './kit/ResponseCall.js';
 export { recordPayload, recordsAnswer, recordWebResponse } from './kit/recordAnswer.js';
@@ -37,6 +37,6 @@ export type { BreakwaterMetrics, MetricsOptions } from './metrics/BreakwaterMetr
 export { type MetricsAnswer, prefersOpenMetrics, renderMetrics } from './metrics/exposition.js';
 export type { MetricsHost } from './metrics/MetricsHost.js';
 export { type RouteSeries, UNMATCHED_ROUTE } from './metrics/RouteSeries.js';
-export type { ProxySetting, ProxyTrust } from './rate-limit/client-ip.js';
+export { type ProxySetting, type ProxyTrust, proxySettings } from './rate-limit/client-ip.js';
 export { RATE_LIMIT_HEADER_NAMES } from './rate-limit/headers.js';
 export { promiseFor, type Settles } from './util/promiseFor.js';

@@ -8,7 +8,7 @@ import {
   writeAnswer,
 } from '@breakwater/core/adapter';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { attach, ExpressCall, type ExpressOnReject } from './ExpressCall.js';
+import { ExpressCall, type ExpressOnReject } from './ExpressCall.js';
 import { routePattern } from './route-pattern.js';
 
 /** A route policy for Express: `onReject(refusal, req, res, next)`. */
@@ -30,17 +30,14 @@ function patternOf(req: Request): string {
 
 /** Starts guarding `req` with `guard`. */
 function guardRequest(guard: RouteGuard, req: Request, res: Response, next: NextFunction): void {
-  const call = new ExpressCall(guard, req, res, next);
-  req.breakwater = call;
-  attach(res, call);
-  guard.start(call);
+  guard.start((req.breakwater = new ExpressCall(guard, req, res, next)));
 }
 
 const io: AdapterIO<RequestHandler> = {
   middleware(host) {
     const m = host.metrics;
-    if (m !== undefined) {
-      return function breakwaterMiddleware(req, res, next) {
+    return function breakwaterMiddleware(req, res, next) {
+      if (m !== undefined) {
         const start = m.now();
         // A closure per request holds the start: storing it on `res` costs more, as Express
         // gives each response a hidden class of its own (a property added builds a new one).
@@ -48,16 +45,9 @@ const io: AdapterIO<RequestHandler> = {
           // Express's matched route with its mount path, read at response end.
           recordResponse(m, this, req.method, start, routePattern(req));
         });
-        if (host.hasRouteTable) {
-          const guard = host.entryGuard(req.method, req.path);
-          if (guard !== undefined) return guardRequest(guard, req, res, next);
-        }
-        next();
-      };
-    }
-    return function breakwaterMiddleware(req, res, next) {
-      if (!host.hasRouteTable) return next();
-      const guard = host.entryGuard(req.method, req.path);
+      }
+      // `req.path` parses the URL: read only with a `routes` table.
+      const guard = host.hasRouteTable ? host.entryGuard(req.method, req.path) : undefined;
       if (guard === undefined) return next();
       guardRequest(guard, req, res, next);
     };

@@ -9,12 +9,12 @@ import type {
 import {
   type AdapterIO,
   createBreakwater,
-  type EndpointAnswer,
+  guardByPattern,
   type RouteGuard,
   recordResponse,
 } from '@breakwater/core/adapter';
 import type { Context, Middleware, Next } from 'koa';
-import { CLOSE_WATCHED, KoaCall, type KoaOnReject } from './KoaCall.js';
+import { CLOSE_WATCHED, KoaCall, type KoaOnReject, type WatchedContext } from './KoaCall.js';
 
 /** A route policy for Koa: `onReject(refusal, ctx)`. */
 export type KoaRoutePolicy = RoutePolicy<Context, KoaOnReject>;
@@ -33,17 +33,6 @@ export type KoaBreakwater = BreakwaterAdapter<Middleware, KoaRoutePolicy>;
 /** `bw.health` for Koa. */
 export type KoaHealth = HealthEndpoints<Middleware>;
 
-/** Copies a core answer onto the context. */
-function send(ctx: Context, a: EndpointAnswer): void {
-  ctx.status = a.status;
-  for (const [name, value] of a.headers) ctx.set(name, value);
-  ctx.body = a.body;
-}
-
-function identity(s: string): string {
-  return s;
-}
-
 function guardRequest(guard: RouteGuard, ctx: Context, next: Next): Promise<void> {
   const call = new KoaCall(guard, ctx, next);
   (ctx.state as BreakwaterState).breakwater = call;
@@ -61,30 +50,20 @@ function matchedPattern(ctx: Context): string | undefined {
 const io: AdapterIO<Middleware> = {
   middleware(host) {
     const m = host.metrics;
-    if (m !== undefined) {
-      return function breakwaterMiddleware(ctx, next) {
+    return function breakwaterMiddleware(ctx, next) {
+      if (m !== undefined) {
         const start = m.now();
         // A closure per request holds the start: storing it on `res` costs more, as each
         // response has a hidden class of its own (a property added builds a new one).
         ctx.res.on('close', function breakwaterRequestDone(this: ServerResponse): void {
-          if (!this.writableFinished) {
-            const call = (ctx.state as BreakwaterState).breakwater;
-            if (call instanceof KoaCall) call.clientClosed();
-          }
+          const call = (ctx.state as BreakwaterState).breakwater;
+          if (call instanceof KoaCall) call.responseClosed();
           recordResponse(m, this, ctx.method, start, matchedPattern(ctx));
         });
-        // The listener above tells the request's guard, if any, that the client left.
-        (ctx as Context & { [CLOSE_WATCHED]?: true })[CLOSE_WATCHED] = true;
-        if (host.hasRouteTable) {
-          const guard = host.entryGuard(ctx.method, ctx.path);
-          if (guard !== undefined) return guardRequest(guard, ctx, next);
-        }
-        return next();
-      };
-    }
-    return function breakwaterMiddleware(ctx, next) {
-      if (!host.hasRouteTable) return next();
-      const guard = host.entryGuard(ctx.method, ctx.path);
+        // The listener above tells the request's guard, if any, that its response closed.
+        (ctx as WatchedContext)[CLOSE_WATCHED] = true;
+      }
+      const guard = host.hasRouteTable ? host.entryGuard(ctx.method, ctx.path) : undefined;
       if (guard === undefined) return next();
       return guardRequest(guard, ctx, next);
     };
@@ -94,8 +73,7 @@ const io: AdapterIO<Middleware> = {
     return function breakwaterRoute(ctx, next) {
       // Resolving the guard claims this route's `routes` entry. A request the app middleware
       // already guarded (only before that claim) is not guarded twice.
-      const pattern = matchedPattern(ctx) ?? '*';
-      const guard = guards.get(pattern, ctx.method, identity, pattern);
+      const guard = guardByPattern(guards, matchedPattern(ctx) ?? '*', ctx.method);
       if ((ctx.state as BreakwaterState).breakwater !== undefined || guard === null) return next();
       return guardRequest(guard, ctx, next);
     };
@@ -103,17 +81,12 @@ const io: AdapterIO<Middleware> = {
 
   endpoint(serve) {
     return async function breakwaterEndpoint(ctx) {
+      const { method, query, req } = ctx;
       const body = (ctx.request as { body?: unknown }).body;
-      send(
-        ctx,
-        await serve({
-          method: ctx.method,
-          accept: ctx.get('Accept') || undefined,
-          query: ctx.query,
-          body,
-          stream: ctx.req,
-        }),
-      );
+      const a = await serve({ method, accept: ctx.get('Accept') || undefined, query, body, stream: req });
+      ctx.status = a.status;
+      for (const [name, value] of a.headers) ctx.set(name, value);
+      ctx.body = a.body;
     };
   },
 };

@@ -13,13 +13,21 @@ import { onQueuedRequestGone, writeAnswer } from './nodeHttp.js';
  * `cutOff`.
  */
 export abstract class NodeCall extends GuardCall {
+  /**
+   * `closeWatched`: a 'close' listener of the adapter's own (its request metrics) calls
+   * {@link responseClosed}, so the call adds none (one listener where two would cost an
+   * array and its copy on every close).
+   */
   constructor(
     guard: CallGuard,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
+    closeWatched = false,
   ) {
     super(guard);
-    res.on('close', () => this.responseClosed());
+    // A closure per request rather than a property on `res`: Node's responses each get a
+    // hidden class of their own, so a property added to one builds a new hidden class.
+    if (!closeWatched) res.on('close', () => this.responseClosed());
     // Only a pipelined request waits socketless: the common case allocates no closure.
     if (res.socket === null) onQueuedRequestGone(req, res, () => this.responseClosed());
   }
@@ -76,7 +84,7 @@ export abstract class NodeCall extends GuardCall {
    * The response closed: after the answer (the handler's end), or alone when the client
    * left, when the running handler is cut off and its slot waits for its end.
    */
-  protected responseClosed(): void {
+  responseClosed(): void {
     if (this.isRunning) {
       if (this.res.writableEnded) return this.finish(this.res.statusCode, undefined);
       this.clientGone();
