@@ -4,10 +4,10 @@
  * framework's request listener; N requests at a time, alternating variants.
  *   node bench/inproc.mjs fastify bare breakwater breakwater:limit
  *
- * Besides the bench servers' variants, two reference points: `bare-mw2` (Koa, Hono) is the
- * bare app with two no-op middlewares, an app-wide one and the route's, the floor of any
- * integration built that way; `bare-headers` (Fastify) is the bare route setting two
- * rate-limit-sized headers itself.
+ * Besides the bench servers' variants, two reference points: `bare-mw2` (Express, Koa,
+ * Hono) is the bare app with two no-op middlewares, an app-wide one and the route's, the
+ * floor of any integration built that way; `bare-headers` (Express, Fastify, Koa) is the
+ * bare route setting two rate-limit-sized headers itself.
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
@@ -96,7 +96,16 @@ async function listenerFor(variant) {
     const { default: express } = await import('express');
     const app = express();
     const hello = (_req, res) => res.send('hello');
-    if (bw === undefined) app.get('/hello', hello);
+    if (variant === 'bare-headers')
+      app.get('/hello', (_req, res) => {
+        res.setHeader('RateLimit-Policy', '"default";q=1000000000;w=1');
+        res.setHeader('RateLimit', `"default";r=${999999};t=1`);
+        res.send('hello');
+      });
+    else if (variant === 'bare-mw2') {
+      app.use((_req, _res, next) => next());
+      app.get('/hello', (_req, _res, next) => next(), hello);
+    } else if (bw === undefined) app.get('/hello', hello);
     else {
       const { breakwater } = await import('@breakwater/express');
       const b = breakwater(bw.options);

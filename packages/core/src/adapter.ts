@@ -27,7 +27,7 @@ export { HealthRegistry, type HealthSources } from './health/HealthRegistry.js';
 export type { AdapterIO, Endpoint, EndpointRequest, MiddlewareHost } from './kit/AdapterIO.js';
 export { createBreakwater } from './kit/createBreakwater.js';
 export { HeldResponseCall } from './kit/HeldResponseCall.js';
-export { NodeCall, sinkResponse } from './kit/NodeCall.js';
+export { CLOSE_WATCHED, NodeCall, sinkResponse } from './kit/NodeCall.js';
 export { onQueuedRequestGone, recordResponse, writeAnswer } from './kit/nodeHttp.js';
 export { endStream, isStreamBody, pumpBody, watchResponse } from './kit/nodeStream.js';
 export { isResponse, ResponseCall, toResponse } from './kit/ResponseCall.js';

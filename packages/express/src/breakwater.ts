@@ -2,6 +2,7 @@
 import type { BreakwaterAdapter, BreakwaterOptions, HealthEndpoints, RoutePolicy } from '@breakwater/core';
 import {
   type AdapterIO,
+  CLOSE_WATCHED,
   createBreakwater,
   type RouteGuard,
   recordResponse,
@@ -42,9 +43,13 @@ const io: AdapterIO<RequestHandler> = {
         // A closure per request holds the start: storing it on `res` costs more, as Express
         // gives each response a hidden class of its own (a property added builds a new one).
         res.on('close', function breakwaterRequestDone(this: Response): void {
+          const call = req.breakwater;
+          if (call instanceof ExpressCall) call.responseClosed();
           // Express's matched route with its mount path, read at response end.
           recordResponse(m, this, req.method, start, routePattern(req));
         });
+        // The listener above tells the request's guard, if any, that its response closed.
+        (req as { [CLOSE_WATCHED]?: true })[CLOSE_WATCHED] = true;
       }
       // `req.path` parses the URL: read only with a `routes` table.
       const guard = host.hasRouteTable ? host.entryGuard(req.method, req.path) : undefined;

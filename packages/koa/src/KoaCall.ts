@@ -26,12 +26,6 @@ const TRUST = proxySettings(
 /** Koa `onReject`: render the refusal yourself on `ctx`. */
 export type KoaOnReject = (refusal: Refusal, ctx: Context) => unknown;
 
-/**
- * Set on `ctx` by the app middleware whose response 'close' listener calls the request's
- * call ({@link NodeCall.responseClosed}), so the call need not listen itself.
- */
-export const CLOSE_WATCHED: unique symbol = Symbol('breakwater.closeWatched');
-export type WatchedContext = Context & { [CLOSE_WATCHED]?: true };
 const noop = (): void => {};
 
 /** The status an error thrown through Koa answers with (http-errors' `status`). */
@@ -56,7 +50,7 @@ export class KoaCall extends NodeCall implements StreamSink {
     readonly ctx: Context,
     private readonly next: Next,
   ) {
-    super(guard, ctx.req, ctx.res, (ctx as WatchedContext)[CLOSE_WATCHED] === true);
+    super(guard, ctx.req, ctx.res);
     this.done = promiseFor<void>(this);
   }
 

@@ -8,13 +8,14 @@ import type {
 } from '@breakwater/core';
 import {
   type AdapterIO,
+  CLOSE_WATCHED,
   createBreakwater,
   guardByPattern,
   type RouteGuard,
   recordResponse,
 } from '@breakwater/core/adapter';
 import type { Context, Middleware, Next } from 'koa';
-import { CLOSE_WATCHED, KoaCall, type KoaOnReject, type WatchedContext } from './KoaCall.js';
+import { KoaCall, type KoaOnReject } from './KoaCall.js';
 
 /** A route policy for Koa: `onReject(refusal, ctx)`. */
 export type KoaRoutePolicy = RoutePolicy<Context, KoaOnReject>;
@@ -61,7 +62,7 @@ const io: AdapterIO<Middleware> = {
           recordResponse(m, this, ctx.method, start, matchedPattern(ctx));
         });
         // The listener above tells the request's guard, if any, that its response closed.
-        (ctx as WatchedContext)[CLOSE_WATCHED] = true;
+        (ctx.req as { [CLOSE_WATCHED]?: true })[CLOSE_WATCHED] = true;
       }
       const guard = host.hasRouteTable ? host.entryGuard(ctx.method, ctx.path) : undefined;
       if (guard === undefined) return next();

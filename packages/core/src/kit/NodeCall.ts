@@ -6,6 +6,14 @@ import type { Refusal } from '../guard/problem.js';
 import { onQueuedRequestGone, writeAnswer } from './nodeHttp.js';
 
 /**
+ * Set to true on a request whose response has a 'close' listener of the adapter's (its
+ * request metrics) that calls {@link NodeCall.responseClosed} for the request's call, if
+ * any: the call then adds no listener of its own.
+ */
+export const CLOSE_WATCHED: unique symbol = Symbol('breakwater.closeWatched');
+type WatchedRequest = IncomingMessage & { [CLOSE_WATCHED]?: true };
+
+/**
  * A {@link GuardCall} for a framework whose request and response are Node's own (or
  * wrap them): the method, path and headers are read from `req`, the client leaving is
  * watched on `res`, and answers after a cut-off are written with Node's methods. The
@@ -13,21 +21,15 @@ import { onQueuedRequestGone, writeAnswer } from './nodeHttp.js';
  * `cutOff`.
  */
 export abstract class NodeCall extends GuardCall {
-  /**
-   * `closeWatched`: a 'close' listener of the adapter's own (its request metrics) calls
-   * {@link responseClosed}, so the call adds none (one listener where two would cost an
-   * array and its copy on every close).
-   */
   constructor(
     guard: CallGuard,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
-    closeWatched = false,
   ) {
     super(guard);
-    // A closure per request rather than a property on `res`: Node's responses each get a
-    // hidden class of their own, so a property added to one builds a new hidden class.
-    if (!closeWatched) res.on('close', () => this.responseClosed());
+    // Unless the adapter's own 'close' listener (its request metrics) calls responseClosed():
+    // one listener where two would cost an array and its copy on every close.
+    if ((req as WatchedRequest)[CLOSE_WATCHED] !== true) res.on('close', () => this.responseClosed());
     // Only a pipelined request waits socketless: the common case allocates no closure.
     if (res.socket === null) onQueuedRequestGone(req, res, () => this.responseClosed());
   }
@@ -51,7 +53,13 @@ export abstract class NodeCall extends GuardCall {
 
   /** Before the handler runs (rate-limit state), or onto a response whose headers are out: dropped. */
   setHeader(name: string, value: string): void {
-    if (!this.res.headersSent) this.res.setHeader(name, value);
+    // Called before the handler runs, so nothing is sent yet: a try costs nothing until it
+    // throws, where `headersSent` is a getter on every call.
+    try {
+      this.res.setHeader(name, value);
+    } catch {
+      // Headers already out: there is nothing left to add them to.
+    }
   }
 
   /** With `Connection: close`: the late handler may still fail and have its socket destroyed. */
