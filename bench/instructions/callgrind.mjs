@@ -7,7 +7,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** Runs `node --predictable <script> <args…>` under callgrind and returns the instruction total. */
+/**
+ * Runs `node --predictable <script> <args…>` under callgrind and returns the instruction total.
+ * `BW_V8_FLAGS` adds V8 flags: `--no-incremental-marking --no-memory-reducer` takes the GC's
+ * time-driven steps out, so a whole-request count repeats to a few instructions in the same
+ * checkout on an idle machine (a checkout elsewhere, or load beside it, still moves it by
+ * a few per cent: timers fire by the clock).
+ */
 export function countInstructions(script, args) {
   const dir = mkdtempSync(join(tmpdir(), 'bw-callgrind-'));
   const out = join(dir, 'callgrind.out');
@@ -21,6 +27,7 @@ export function countInstructions(script, args) {
         // One thread, no concurrent compilation: counts that move by well under 1% between runs
         // for the micro subjects, a few per cent for whole requests (the GC still adapts to time).
         '--predictable',
+        ...(process.env.BW_V8_FLAGS ?? '').split(' ').filter(Boolean),
         script,
         ...args,
       ],

@@ -15,7 +15,7 @@ import {
   recordResponse,
 } from '@breakwater/core/adapter';
 import type { Context, Middleware, Next } from 'koa';
-import { KoaCall, type KoaOnReject } from './KoaCall.js';
+import { KoaCall, type KoaOnReject, type WatchedContext } from './KoaCall.js';
 
 /** A route policy for Koa: `onReject(refusal, ctx)`. */
 export type KoaRoutePolicy = RoutePolicy<Context, KoaOnReject>;
@@ -51,20 +51,30 @@ function matchedPattern(ctx: Context): string | undefined {
 const io: AdapterIO<Middleware> = {
   middleware(host) {
     const m = host.metrics;
-    return function breakwaterMiddleware(ctx, next) {
-      if (m !== undefined) {
+    if (m !== undefined) {
+      return function breakwaterMiddleware(ctx, next) {
         const start = m.now();
         // A closure per request holds the start: storing it on `res` costs more, as each
         // response has a hidden class of its own (a property added builds a new one).
         ctx.res.on('close', function breakwaterRequestDone(this: ServerResponse): void {
-          const call = (ctx.state as BreakwaterState).breakwater;
-          if (call instanceof KoaCall) call.responseClosed();
+          if (!this.writableFinished) {
+            const call = (ctx.state as BreakwaterState).breakwater;
+            if (call instanceof KoaCall) call.clientClosed();
+          }
           recordResponse(m, this, ctx.method, start, matchedPattern(ctx));
         });
-        // The listener above tells the request's guard, if any, that its response closed.
-        (ctx.req as { [CLOSE_WATCHED]?: true })[CLOSE_WATCHED] = true;
-      }
-      const guard = host.hasRouteTable ? host.entryGuard(ctx.method, ctx.path) : undefined;
+        // The listener above tells the request's guard, if any, that the client left.
+        (ctx as WatchedContext)[CLOSE_WATCHED] = true;
+        if (host.hasRouteTable) {
+          const guard = host.entryGuard(ctx.method, ctx.path);
+          if (guard !== undefined) return guardRequest(guard, ctx, next);
+        }
+        return next();
+      };
+    }
+    return function breakwaterMiddleware(ctx, next) {
+      if (!host.hasRouteTable) return next();
+      const guard = host.entryGuard(ctx.method, ctx.path);
       if (guard === undefined) return next();
       return guardRequest(guard, ctx, next);
     };

@@ -1,5 +1,4 @@
 import type { GuardCall } from '../guard/GuardCall.js';
-import { isStreamBody } from './nodeStream.js';
 
 type ResponseHeaders = Readonly<Record<string, number | string | string[] | undefined>>;
 
@@ -14,9 +13,8 @@ export function recordsAnswer(call: GuardCall): boolean {
 }
 
 /**
- * Hands the handler's answer to the route's remembering fallback: a 2xx whose payload is
- * text or bytes, or data the framework sends as JSON (Koa's `ctx.body = {…}`); a stream is
- * not copied. The recorder bounds the size.
+ * Hands the handler's serialized answer to the route's remembering fallback: a 2xx whose
+ * payload is text or bytes (a stream is not copied). The recorder bounds the size.
  */
 export function recordPayload(
   call: GuardCall,
@@ -27,8 +25,6 @@ export function recordPayload(
   if (status < 200 || status > 299 || !recordsAnswer(call)) return;
   if (typeof payload === 'string' || payload instanceof Uint8Array)
     call.recordAnswer(status, headers, payload);
-  else if (payload !== null && typeof payload === 'object' && !isStreamBody(payload))
-    call.recordAnswer(status, headers, JSON.stringify(payload));
 }
 
 /**
