@@ -30,6 +30,7 @@ export { HeldResponseCall } from './kit/HeldResponseCall.js';
 export { CLOSE_WATCHED, NodeCall, sinkResponse } from './kit/NodeCall.js';
 export { onQueuedRequestGone, recordResponse, writeAnswer } from './kit/nodeHttp.js';
 export { endStream, isStreamBody, pumpBody, watchResponse } from './kit/nodeStream.js';
+export { proxySettings } from './kit/proxySettings.js';
 export { isResponse, ResponseCall, toResponse } from './kit/ResponseCall.js';
 export { recordPayload, recordsAnswer, recordWebResponse } from './kit/recordAnswer.js';
 export { guardByPattern, guardsByPolicy, measureResponse, runNext } from './kit/requests.js';
@@ -37,6 +38,6 @@ export type { BreakwaterMetrics, MetricsOptions } from './metrics/BreakwaterMetr
 export { type MetricsAnswer, prefersOpenMetrics, renderMetrics } from './metrics/exposition.js';
 export type { MetricsHost } from './metrics/MetricsHost.js';
 export { type RouteSeries, UNMATCHED_ROUTE } from './metrics/RouteSeries.js';
-export { type ProxySetting, type ProxyTrust, proxySettings } from './rate-limit/client-ip.js';
+export type { ProxySetting, ProxyTrust } from './rate-limit/client-ip.js';
 export { RATE_LIMIT_HEADER_NAMES } from './rate-limit/headers.js';
 export { promiseFor, type Settles } from './util/promiseFor.js';

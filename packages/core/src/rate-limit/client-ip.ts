@@ -136,24 +136,6 @@ export interface ProxySetting {
   readonly advice: string;
 }
 
-/**
- * The three settings a framework's proxy option can amount to, made once per adapter:
- * `option` as a user writes it, `advice` for the warnings (`allAdvice` for trusting every
- * proxy, when the fix differs there).
- */
-export function proxySettings(
-  option: string,
-  advice: string,
-  allAdvice: string = advice,
-): Readonly<Record<ProxyTrust, ProxySetting>> {
-  const make = (trust: ProxyTrust, a: string): ProxySetting => Object.freeze({ trust, option, advice: a });
-  return Object.freeze({
-    none: make('none', advice),
-    some: make('some', advice),
-    all: make('all', allAdvice),
-  });
-}
-
 /** What the proxy check reads of a request (the adapter's call). */
 export interface ProxyCheckedRequest {
   header(name: string): string | undefined;
