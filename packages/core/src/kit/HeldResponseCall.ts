@@ -13,8 +13,8 @@ function noop(): void {}
  * swap it for another (Express's `res`). Once the handler is cut off, the response is
  * detached from it (its writes dropped, its `end()` reported as the handler's end) and
  * the guard writes on it with Node's own methods. The subclass adds the client address,
- * `send`'s framework details if any, `callOnReject`, `fail`, and `proceed`, which calls
- * {@link watchAnswer} before running the handler.
+ * `callOnReject`, `fail`, and `proceed`, which calls {@link watchAnswer} before running
+ * the handler.
  */
 export abstract class HeldResponseCall extends NodeCall implements StreamSink {
   /** An async onReject still running after a timeout; its late writes must not count as the handler's end. */
@@ -44,7 +44,7 @@ export abstract class HeldResponseCall extends NodeCall implements StreamSink {
     const res = this.res;
     // Part of the answer is out already: the only honest end is to cut it short.
     if (res.headersSent) res.destroy();
-    else if (!this.onRejectAnswered(refusal) && !res.headersSent)
+    else if (!this.onRejectAnswered(refusal))
       writeAnswer(res, refusal.status, refusal.headers, refusal.body, true);
     detachResponse(res, this.onLateEnd);
   }

@@ -6,9 +6,10 @@ import type { Refusal } from '../guard/problem.js';
 import { onQueuedRequestGone, writeAnswer } from './nodeHttp.js';
 
 /**
- * Set to true on a request whose response has a 'close' listener of the adapter's (its
- * request metrics) that calls {@link NodeCall.responseClosed} for the request's call, if
- * any: the call then adds no listener of its own.
+ * Set to true by an adapter's app middleware whose 'close' listener (its request metrics)
+ * tells the request's call that the response closed, so the call adds no listener of its
+ * own. A {@link NodeCall} reads it on Node's request; an adapter with a call of its own
+ * reads it where it sets it (Koa: on `ctx`).
  */
 export const CLOSE_WATCHED: unique symbol = Symbol('breakwater.closeWatched');
 type WatchedRequest = IncomingMessage & { [CLOSE_WATCHED]?: true };
